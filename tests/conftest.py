@@ -1,0 +1,14 @@
+"""Shared fixtures: every test that writes data or runs gets its own folders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point TUTORLIB_DATA and TUTORLIB_RUNS at fresh folders under ``tmp_path``."""
+    monkeypatch.setenv("TUTORLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TUTORLIB_RUNS", str(tmp_path / "runs"))
+    return tmp_path

@@ -1,0 +1,143 @@
+import pytest
+import torch
+
+from tutorlib.progress import progress
+from tutorlib.training import History, train_loop
+
+TRUE_WEIGHT = torch.tensor([[2.0, -1.0]])
+
+
+def regression_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    inputs = torch.randn(16, 2, generator=torch.Generator().manual_seed(step))
+    return inputs, inputs @ TRUE_WEIGHT.T + 0.5
+
+
+def make_problem(seed: int = 0):
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+
+    def step_fn(batch, step):
+        inputs, targets = batch
+        loss = torch.nn.functional.mse_loss(model(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item()}
+
+    return model, optimizer, step_fn
+
+
+@pytest.fixture(autouse=True)
+def quiet(monkeypatch):
+    monkeypatch.setenv("TUTORLIB_PROGRESS", "0")
+
+
+def test_history_round_trip_and_last():
+    history = History()
+    history.log(0, loss=1.0, acc=0.1)
+    history.log(10, loss=0.5)
+    assert history.last("loss") == 0.5
+    assert history.series("loss") == ([0, 10], [1.0, 0.5])
+    assert History.from_dict(history.to_dict()) == history
+    with pytest.raises(KeyError, match=r"nothing logged under 'lr'.*\['acc', 'loss'\]"):
+        history.last("lr")
+
+
+def test_linear_regression_converges():
+    model, _, step_fn = make_problem()
+    history = train_loop(step_fn, regression_batch, 150, device="cpu", log_every=10)
+    steps, losses = history.series("loss")
+    assert steps[:3] == [0, 10, 20] and steps[-1] == 149
+    assert losses[-1] < 0.01 * losses[0]
+    assert torch.allclose(model.weight, TRUE_WEIGHT, atol=0.05)
+
+
+def test_iterable_batches_are_cycled():
+    seen = []
+    batches = [regression_batch(0), regression_batch(1), regression_batch(2)]
+    _, _, step_fn = make_problem()
+
+    def recording_step(batch, step):
+        seen.append(next(i for i, b in enumerate(batches) if b is batch))
+        return step_fn(batch, step)
+
+    train_loop(recording_step, batches, 7, device="cpu")
+    assert seen == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_exhausted_generator_is_refused():
+    _, _, step_fn = make_problem()
+    with pytest.raises(ValueError, match="batches yielded nothing"):
+        train_loop(step_fn, (regression_batch(i) for i in range(2)), 5, device="cpu")
+
+
+def test_interrupted_run_resumes_to_identical_parameters(tmp_path):
+    reference, _, step_fn = make_problem(seed=1)
+    train_loop(step_fn, regression_batch, 20, device="cpu")
+
+    checkpoint = tmp_path / "run.pt"
+    model, optimizer, step_fn = make_problem(seed=1)
+
+    def interrupted_step(batch, step):
+        if step == 10:
+            raise KeyboardInterrupt
+        return step_fn(batch, step)
+
+    state = {"model": model, "optimizer": optimizer}
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(interrupted_step, regression_batch, 20, device="cpu", checkpoint=checkpoint, state=state)
+    assert torch.load(checkpoint, weights_only=True)["step"] == 10
+
+    resumed_model, resumed_optimizer, step_fn = make_problem(seed=2)
+    steps_run = []
+
+    def recording_step(batch, step):
+        steps_run.append(step)
+        return step_fn(batch, step)
+
+    history = train_loop(
+        recording_step,
+        regression_batch,
+        20,
+        device="cpu",
+        checkpoint=checkpoint,
+        state={"model": resumed_model, "optimizer": resumed_optimizer},
+        log_every=5,
+    )
+    assert steps_run == list(range(10, 20))
+    assert history.series("loss")[0] == [0, 10, 15, 19]  # step 0 logged before the interrupt
+    assert torch.equal(resumed_model.weight, reference.weight)
+    assert torch.equal(resumed_model.bias, reference.bias)
+
+
+def test_periodic_checkpoint_records_progress(tmp_path):
+    model, optimizer, step_fn = make_problem()
+    checkpoint = tmp_path / "run.pt"
+    saved_steps = []
+
+    def watching_step(batch, step):
+        if checkpoint.exists():
+            saved_steps.append(torch.load(checkpoint, weights_only=True)["step"])
+        return step_fn(batch, step)
+
+    train_loop(
+        watching_step, regression_batch, 9, device="cpu",
+        checkpoint=checkpoint, state={"model": model}, checkpoint_every=4,
+    )
+    assert sorted(set(saved_steps)) == [4, 8]
+    assert torch.load(checkpoint, weights_only=True)["step"] == 9
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    _, _, step_fn = make_problem()
+    with pytest.raises(ValueError, match="n_steps must be a positive integer, got 0"):
+        train_loop(step_fn, regression_batch, 0, device="cpu")
+    with pytest.raises(ValueError, match="checkpoint needs state"):
+        train_loop(step_fn, regression_batch, 3, device="cpu", checkpoint=tmp_path / "c.pt")
+
+
+def test_progress_is_silenced_by_environment(monkeypatch):
+    assert progress(range(3)).disable
+    monkeypatch.setenv("TUTORLIB_PROGRESS", "1")
+    assert not progress(range(3)).disable
