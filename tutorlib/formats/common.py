@@ -88,3 +88,24 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
     except OSError as err:
         raise FormatError(path, f"not a readable image ({err})") from None
+
+
+def describe_folder(folder: str | os.PathLike, per_folder: int = 3) -> str:
+    """A short tree of a dataset folder: each sub-folder with its file count and first few files, with sizes.
+
+    Introduced in notebook 00_shapes_world.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FormatError(folder, "not a folder")
+    lines = [f"{folder.name}/"]
+    for directory in sorted(p for p in folder.rglob("*") if p.is_dir()) + [folder]:
+        files = sorted(p for p in directory.iterdir() if p.is_file())
+        if not files:
+            continue
+        prefix = "  " + (f"{directory.relative_to(folder)}/" if directory != folder else "")
+        shown = [f"{prefix}{f.name}  ({f.stat().st_size:,} bytes)" for f in files[:per_folder]]
+        if len(files) > per_folder:
+            shown.append(f"{prefix}... {len(files) - per_folder} more files")
+        lines += shown
+    return "\n".join(lines)

@@ -75,7 +75,7 @@ def scene_captions(scene: Scene, seed: int = 0) -> list[str]:
     left_to_right = sorted(range(len(scene)), key=lambda i: scene.objects[i].x)
     listing = _join(["a " + object_phrase(scene.objects[i], variant=variant) for i in left_to_right])
     counts = [(sum(o.shape == s for o in scene.objects), s) for s in ATTRIBUTES["shape"]]
-    counting = "there are " + _join([count_phrase(n, s) for n, s in counts if n > 0])
+    counting = count_phrase(len(scene), "object") + ": " + _join([count_phrase(n, s) for n, s in counts if n > 0])
     captions = [listing, counting]
     if len(scene) >= 2:
         i = int(draws[1] * len(scene))

@@ -1,0 +1,89 @@
+"""What every task view shares: per-item seeds, train/val/test splits, and batching of item dicts.
+
+Introduced in notebook 00_shapes_world.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from ..rng import uniform
+
+# Each view has its own key, so two views with the same seed draw different scenes.
+VIEW_EDITING, VIEW_SIMAT, VIEW_CAPTIONED, VIEW_MINIMAL_CHANGE, VIEW_CHANGE_PAIRS = 1, 2, 3, 4, 5
+SPLITS = ("train", "val", "test")
+
+
+def item_seeds(seed: int, indices, view: int, attempt: int = 0) -> np.ndarray:
+    """(len(indices),) int64 seeds, one per item: a hash of (view, dataset seed, attempt, item index).
+
+    Every item draws from its own streams, so an item never depends on the other items of its dataset, and
+    a restart (attempt + 1) uses a different stream. The same (seed, index) always gives the same item, on
+    any machine. Introduced in notebook 00_shapes_world.
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    stream = 1_000_003 + ((int(seed) * 64 + int(attempt)) * 8 + int(view))
+    draws = uniform(np.asarray(indices, dtype=np.int64), stream, 1)[:, 0]
+    return (draws * float(1 << 53)).astype(np.int64)
+
+
+def split_counts(n: int, shares: Sequence[float]) -> tuple[int, int, int]:
+    """Sizes of the train, val and test splits of n samples (rounded; test takes the rest).
+
+    Introduced in notebook 00_shapes_world.
+    """
+    if len(shares) != 3 or any(s < 0 for s in shares) or not math.isclose(sum(shares), 1.0, abs_tol=1e-6):
+        raise ValueError(f"split_shares must be three non-negative shares summing to 1, got {tuple(shares)}")
+    n_train = int(round(shares[0] * n))
+    n_val = min(int(round(shares[1] * n)), n - n_train)
+    return n_train, n_val, n - n_train - n_val
+
+
+def split_names(n: int, shares: Sequence[float]) -> list[str]:
+    """The split of each of n samples: contiguous ranges, train first (the samples are independent draws).
+
+    Introduced in notebook 00_shapes_world.
+    """
+    return [name for name, count in zip(SPLITS, split_counts(n, shares)) for _ in range(count)]
+
+
+class SplitDataset(Dataset):
+    """A dataset whose items belong to the train, val or test split (`splits[i]` names item i's split).
+
+    Introduced in notebook 00_shapes_world.
+    """
+
+    splits: list[str]
+
+    def indices(self, name: str) -> list[int]:
+        """Positions of the items of one split, in index order."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose from {list(SPLITS)}")
+        return [i for i, s in enumerate(self.splits) if s == name]
+
+    def split(self, name: str) -> Subset:
+        """The items of one split, in index order."""
+        return Subset(self, self.indices(name))
+
+
+def collate(items: Sequence[dict]) -> dict[str, Any]:
+    """Batch a list of item dicts: tensors of equal shape are stacked, numbers become tensors, everything
+    else (strings, scene graphs, None, tensors of different shapes) is kept as a list.
+
+    Use it as `DataLoader(dataset, collate_fn=collate)`. Introduced in notebook 00_shapes_world.
+    """
+    batch: dict[str, Any] = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        if all(isinstance(v, torch.Tensor) for v in values) and len({tuple(v.shape) for v in values}) == 1:
+            batch[key] = torch.stack(values)
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            batch[key] = torch.tensor(values)
+        else:
+            batch[key] = values
+    return batch
