@@ -89,3 +89,12 @@ def test_plot_losses_one_subplot_per_name():
     assert len(only.axes) == 1 and len(only.axes[0].lines) == 1
     with pytest.raises(KeyError, match="nothing logged under 'lr'"):
         plot_losses(history, names=["lr"])
+
+
+def test_image_grid_wraps_long_titles():
+    images = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    long = "a small blue rubber cylinder to the right of a large cube"
+    figure = image_grid(images, titles=[long, "short"], scale=1.5)
+    title = figure.axes[0].get_title()
+    assert "\n" in title and title.replace("\n", " ") == long
+    assert figure.axes[1].get_title() == "short"

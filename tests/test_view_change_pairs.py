@@ -202,3 +202,9 @@ def test_interrupted_write_leaves_nothing(pairs, tmp_path):
     with pytest.raises(KeyError):
         write_clevr_change([pairs[0], {"index": 1, "split": "train"}], tmp_path / "change")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_describe_counts_types_and_splits():
+    pairs = ChangePairs(10, size=32, seed=1)
+    assert pairs.describe() == ("10 change pairs at 32 px: color 2, material 2, add 2, drop 2, move 2; "
+                                "splits: train 8, val 1, test 1")

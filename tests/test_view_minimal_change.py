@@ -264,3 +264,8 @@ def test_missing_image_names_the_file_and_entry(written):
     shutil.rmtree(written / "images")
     with pytest.raises(FormatError, match=r"000000_source.png: image file not found \(entry 0 of"):
         read_vismin(written)
+
+
+def test_describe_counts_categories():
+    pairs = MinimalChangePairs(8, size=32, seed=1)
+    assert pairs.describe() == "8 minimal-change pairs at 32 px: object 2, attribute 2, counting 2, relation 2"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -76,7 +77,9 @@ def image_grid(
     per_row = nrow or min(len(arrays), 8)
     rows = math.ceil(len(arrays) / per_row)
     signed = _has_negatives(arrays)
-    title_room = 0.3 if titles else 0.0
+    # Long titles wrap to the width of one image (about 12 characters of 8-point text per inch).
+    wrapped = [textwrap.fill(t, width=max(8, int(12 * scale))) for t in titles] if titles else None
+    title_room = 0.14 * max(t.count("\n") + 1 for t in wrapped) + 0.1 if wrapped else 0.0
     figure, axes = plt.subplots(
         rows, per_row, figsize=(per_row * scale, rows * (scale + title_room)), squeeze=False
     )
@@ -84,8 +87,8 @@ def image_grid(
         axis.axis("off")
         if index < len(arrays):
             axis.imshow(to_display(arrays[index], signed=signed))
-            if titles:
-                axis.set_title(titles[index], fontsize=8)
+            if wrapped:
+                axis.set_title(wrapped[index], fontsize=8)
     figure.tight_layout()
     return figure
 

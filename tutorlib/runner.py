@@ -86,7 +86,9 @@ def run_notebooks(
         start = time.perf_counter()
         error = None
         try:
-            with _environment(TUTORLIB_RUNS=str(runs.resolve())):
+            # A saved notebook cannot update a progress bar, so headless runs hide them unless asked.
+            progress_setting = os.environ.get("TUTORLIB_PROGRESS", "0")
+            with _environment(TUTORLIB_RUNS=str(runs.resolve()), TUTORLIB_PROGRESS=progress_setting):
                 papermill.execute_notebook(
                     str(notebooks / f"{name}.ipynb"),
                     str(runs / f"{name}.ipynb"),

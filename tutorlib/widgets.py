@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from tutorlib.world import ATTRIBUTES, Oracle, render, sample_scenes, scene_captions
+from tutorlib.world import ATTRIBUTES, Oracle, count_phrase, render, sample_scenes, scene_captions
 
 ANY = "any"
 # A distinct colour per object index for the instance-mask panel (floor is black).
@@ -23,11 +23,12 @@ def explore_world(
     color: str = ANY,
     material: str = ANY,
     object_size: str = ANY,
-    concept: str = "color=red",
+    concept: str = "auto",
 ) -> Figure:
     """Render one scene and show its image, instance masks, one concept mask, captions and oracle answers.
 
-    Dropdown values other than "any" restrict every object of the scene to that attribute value.
+    Dropdown values other than "any" restrict every object of the scene to that attribute value; `concept`
+    is "attribute=value", or "auto" for the colour of object 0.
     Introduced in notebook 00_shapes_world.
     """
     allowed = {name: [value] for name, value in
@@ -35,6 +36,8 @@ def explore_world(
     batch = sample_scenes([seed], (n_objects, n_objects), allowed=allowed)
     rendering = render(batch, size)
     scene = batch.scene(0)
+    if concept == "auto":
+        concept = f"color={scene.objects[0].color}" if scene.objects else "color=red"
     attribute, _, value = concept.partition("=")
     concept_mask = rendering.concept_mask(attribute, value)[0].numpy()
     ids = rendering.ids[0].numpy()
@@ -50,7 +53,7 @@ def explore_world(
     for k, (u, v, _) in enumerate(scene.screen() * size):
         axes[1].text(u, v, str(k), color="white", ha="center", va="center", fontsize=8)
     oracle = Oracle(scene)
-    facts = f"oracle: {oracle.count(shape='cube')} cubes, {oracle.count(color='red')} red objects"
+    facts = f"oracle: {count_phrase(oracle.count(shape='cube'), 'cube')}, {count_phrase(oracle.count(color='red'), 'red object')}"
     figure.suptitle("\n".join(scene_captions(scene, seed)[1:] + [facts]), fontsize=8)
     figure.tight_layout()
     return figure
@@ -72,7 +75,7 @@ def world_explorer():
     def dropdown(name: str, values) -> widgets.Dropdown:
         return widgets.Dropdown(options=[ANY, *values], value=ANY, description=name)
 
-    concepts = [f"{a}={v}" for a, values in ATTRIBUTES.items() for v in values]
+    concepts = ["auto"] + [f"{a}={v}" for a, values in ATTRIBUTES.items() for v in values]
     controls = dict(
         seed=widgets.IntSlider(value=0, min=0, max=999, description="seed", continuous_update=False),
         n_objects=widgets.IntSlider(value=4, min=1, max=8, description="objects", continuous_update=False),
@@ -81,6 +84,6 @@ def world_explorer():
         color=dropdown("color", ATTRIBUTES["color"]),
         material=dropdown("material", ATTRIBUTES["material"]),
         object_size=dropdown("size", ATTRIBUTES["size"]),
-        concept=widgets.Dropdown(options=concepts, value="color=red", description="mask"),
+        concept=widgets.Dropdown(options=concepts, value="auto", description="mask"),
     )
     return widgets.interactive(show, **controls)

@@ -205,3 +205,10 @@ class ChangePairs(SplitDataset):
             "index": index, "split": self.splits[index],
             "box_before": self.boxes[index][0], "box_after": self.boxes[index][1],
         }
+
+    def describe(self) -> str:
+        """Counts per change type and split, e.g. for the notebook tour."""
+        types = [c.change_type for c in self.changes]
+        by_type = ", ".join(f"{t} {types.count(t)}" for t in dict.fromkeys(types))
+        by_split = ", ".join(f"{s} {self.splits.count(s)}" for s in dict.fromkeys(self.splits))
+        return f"{len(self)} change pairs at {self.before.shape[-1]} px: {by_type}; splits: {by_split}"

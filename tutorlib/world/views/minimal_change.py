@@ -260,3 +260,9 @@ class MinimalChangePairs(Dataset):
             "source_phrase": edit.source_phrase, "edited_phrase": edit.edited_phrase,
             "box0": self.boxes[index][0], "box1": self.boxes[index][1],
         }
+
+    def describe(self) -> str:
+        """Counts per category, e.g. for the notebook tour."""
+        counts = {c: sum(e.category == c for e in self.edits) for c in dict.fromkeys(e.category for e in self.edits)}
+        return f"{len(self)} minimal-change pairs at {self.images0.shape[-1]} px: " + ", ".join(
+            f"{c} {k}" for c, k in counts.items())

@@ -1,0 +1,25 @@
+"""Every notebook runs end to end under the smoke profile (papermill), from an empty data cache."""
+import json
+
+import pytest
+
+from tutorlib.paths import notebooks_dir
+from tutorlib.runner import find_notebooks, run_notebooks
+
+NOTEBOOKS = find_notebooks(notebooks_dir())
+
+
+def test_there_are_notebooks():
+    assert "00_shapes_world" in NOTEBOOKS
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_under_smoke_profile(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUTORLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("TUTORLIB_PROFILE", raising=False)
+    [result] = run_notebooks([name], "smoke", runs=tmp_path / "runs")
+    assert result.ok, result.error
+    metrics = json.loads((tmp_path / "runs" / f"{name}.metrics.json").read_text())
+    assert metrics["profile"] == "smoke" and metrics["notebook"] == name
+    assert metrics["claim"]["statement"]
