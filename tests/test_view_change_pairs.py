@@ -10,6 +10,7 @@ from tutorlib.world import ATTRIBUTES, Oracle, project
 from tutorlib.world.views.change_pairs import (
     CHANGE_TEMPLATES, CHANGE_TYPES, MAX_DIMMING, MAX_PAN, MAX_TILT, NO_CHANGE_CAPTIONS, SEMANTIC_JITTER, ChangePairs,
 )
+from item_checks import assert_items_equal
 
 N, SIZE = 30, 32
 
@@ -31,15 +32,6 @@ def template_phrases(template: str, caption: str) -> dict[str, str] | None:
     pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[a-z ]+)", re.escape(template))
     match = re.fullmatch(pattern, caption)
     return match.groupdict() if match else None
-
-
-def assert_items_equal(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], torch.Tensor):
-            assert torch.equal(a[key], b[key]), key
-        else:
-            assert a[key] == b[key], key
 
 
 def test_shapes_dtypes_types_and_splits(pairs):

@@ -9,6 +9,7 @@ from tutorlib.formats.vismin import read_vismin, write_vismin
 from tutorlib.world import ATTRIBUTES, Obj, Oracle, Scene, render
 from tutorlib.world.text import NUMBER_WORDS, RELATION_PHRASES
 from tutorlib.world.views.minimal_change import CATEGORIES, MinimalChangePairs, in_frame, minimal_edit, object_box
+from item_checks import assert_items_equal
 
 N, SIZE = 40, 32
 
@@ -50,15 +51,6 @@ def holds(caption: str, scene: Scene) -> bool:
 
 def changed_objects(scene0: Scene, scene1: Scene) -> list[int]:
     return [k for k, (a, b) in enumerate(zip(scene0.objects, scene1.objects)) if a != b]
-
-
-def assert_items_equal(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], torch.Tensor):
-            assert torch.equal(a[key], b[key]), key
-        else:
-            assert a[key] == b[key], key
 
 
 def test_shapes_dtypes_and_even_categories(pairs):
