@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+from tutorlib import search
+from tutorlib.search import ExactIndex, FaissIndex, benchmark, make_index, random_unit_vectors
+
+# four unit vectors in 2-D at 0, 45, 90 and 180 degrees
+SQUARE = torch.tensor([[1.0, 0.0], [0.5**0.5, 0.5**0.5], [0.0, 1.0], [-1.0, 0.0]])
+
+
+def random_data(n_database: int = 300, n_queries: int = 37, dim: int = 16, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    return (random_unit_vectors(n_database, dim, generator),
+            random_unit_vectors(n_queries, dim, generator))
+
+
+def test_hand_computed_ranking():
+    index = ExactIndex(SQUARE)
+    assert len(index) == 4 and index.dim == 2
+    scores, ids = index.search(torch.tensor([[1.0, 0.0], [-0.6, 0.8]]), k=3)
+    # <q, v> for q = (1, 0): 1, 0.707, 0, -1; for q = (-0.6, 0.8): -0.6, 0.141, 0.8, 0.6
+    assert ids.tolist() == [[0, 1, 2], [2, 3, 1]]
+    assert torch.allclose(scores, torch.tensor([[1.0, 0.5**0.5, 0.0], [0.8, 0.6, 0.2 * 0.5**0.5]]))
+    assert scores.dtype == torch.float32 and ids.dtype == torch.int64
+    assert scores.device.type == "cpu" and ids.device.type == "cpu"
+
+
+def test_exclusion_drops_only_the_source_and_keeps_k():
+    index = ExactIndex(SQUARE)
+    queries = torch.stack([SQUARE[0], SQUARE[2], torch.tensor([-0.6, 0.8]), SQUARE[0]])
+    scores, ids = index.search(queries, k=2, exclude=[0, -1, 3, 3])
+    # dropped: the best hit, nothing, the second hit, a hit outside the top 2 (nothing moves)
+    assert ids.tolist() == [[1, 2], [2, 1], [2, 1], [0, 1]]
+    assert torch.allclose(scores[0], torch.tensor([0.5**0.5, 0.0]))
+    assert torch.allclose(scores[2], torch.tensor([0.8, 0.2 * 0.5**0.5]))
+    sources = torch.tensor([0, 2, 1, 3])
+    _, ids = index.search(SQUARE, k=3, exclude=sources)
+    assert ids.shape == (4, 3)
+    assert all(source not in row for source, row in zip(sources.tolist(), ids.tolist()))
+
+
+def test_batched_search_equals_one_shot_brute_force():
+    database, queries = random_data()
+    expected = torch.topk(queries @ database.T, 7, dim=1)
+    scores, ids = ExactIndex(database).search(queries, 7, batch=5)
+    assert torch.equal(ids, expected.indices)
+    assert torch.allclose(scores, expected.values, atol=1e-6)
+
+
+def test_batched_exclusion_equals_brute_force_with_the_source_masked():
+    database, _ = random_data()
+    sources = torch.arange(0, 300, 7)
+    scores = database[sources] @ database.T
+    scores[torch.arange(len(sources)), sources] = -float("inf")
+    expected = torch.topk(scores, 5, dim=1)
+    _, ids = ExactIndex(database).search(database[sources], 5, exclude=sources, batch=8)
+    assert torch.equal(ids, expected.indices)
+
+
+def test_faiss_matches_exact():
+    pytest.importorskip("faiss")
+    database, queries = random_data()
+    exact = ExactIndex(database).search(queries, 6, exclude=torch.arange(37), batch=10)
+    approximate = FaissIndex(database).search(queries, 6, exclude=torch.arange(37), batch=10)
+    assert torch.equal(exact[1], approximate[1])
+    assert torch.allclose(exact[0], approximate[0], atol=1e-5)
+
+
+def test_make_index_backends(monkeypatch):
+    assert isinstance(make_index(SQUARE, "exact", "cpu"), ExactIndex)
+    monkeypatch.setattr(search, "faiss_available", lambda: False)
+    assert isinstance(make_index(SQUARE, "auto", "cpu"), ExactIndex)
+    with pytest.raises(ValueError, match=r"unknown backend 'annoy'.*'auto', 'exact', 'faiss'"):
+        make_index(SQUARE, "annoy")
+
+
+def test_faiss_missing_is_a_clear_import_error(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "faiss", None)
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        FaissIndex(SQUARE)
+
+
+def test_input_errors():
+    with pytest.raises(ValueError, match="vectors must be 2-D"):
+        ExactIndex(torch.ones(4))
+    index = ExactIndex(SQUARE)
+    with pytest.raises(ValueError, match="queries must be 2-D"):
+        index.search(torch.ones(2), 1)
+    with pytest.raises(ValueError, match="queries have dimension 3 but the index holds vectors "
+                                         "of dimension 2"):
+        index.search(torch.ones(1, 3), 1)
+    for k in (0, 5):
+        with pytest.raises(ValueError, match=f"k must be between 1 and 4 .* got {k}"):
+            index.search(SQUARE, k)
+    with pytest.raises(ValueError, match="k must be between 1 and 3 .*excluded.* got 4"):
+        index.search(SQUARE, 4, exclude=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"one id per query \(4\), got shape \(3,\)"):
+        index.search(SQUARE, 1, exclude=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"-1 \(none\) or in \[0, 3\], got values from 0 to 4"):
+        index.search(SQUARE, 1, exclude=[0, 1, 2, 4])
+    with pytest.raises(ValueError, match="batch must be at least 1"):
+        index.search(SQUARE, 1, batch=0)
+
+
+def test_benchmark_reports_consistent_fields():
+    result = benchmark(500, dim=8, n_queries=20, k=3, backend="exact", device="cpu", repeats=2)
+    assert result["size"] == 500 and result["queries"] == 20 and result["k"] == 3
+    assert result["backend"] == "exact" and result["device"] == "cpu"
+    assert result["memory_mb"] == pytest.approx(500 * 8 * 4 / 1e6)
+    assert result["seconds"] > 0
+    assert result["queries_per_second"] == pytest.approx(20 / result["seconds"])

@@ -1,0 +1,125 @@
+import pytest
+import torch
+
+from tutorlib.simat import AdaptationHeads, Embeddings, delta_queries, retrieve, simat_score, train_heads, word_text
+from tutorlib.simat.heads import info_nce
+from tutorlib.simat.retrieval import evaluate, target_triplet
+from tutorlib.world.views import SimatDatabase
+
+
+@pytest.fixture(scope="module")
+def db():
+    return SimatDatabase(144, size=32, seed=3, progress=False)
+
+
+def oracle_embeddings(db) -> Embeddings:
+    """Embeddings that encode the triplet exactly: one block of one-hot slots per field."""
+    values = [sorted({t[k] for t in db.triplets}) for k in range(3)]
+    offsets = [0, len(values[0]), len(values[0]) + len(values[1])]
+    dim = offsets[2] + len(values[2])
+
+    def slot(field_index, value):
+        v = torch.zeros(dim)
+        v[offsets[field_index] + values[field_index].index(value)] = 1.0
+        return v
+
+    images = torch.stack([sum(slot(k, t[k]) for k in range(3)) for t in db.triplets])
+    words = {word_text(f, v): slot(k, v) for k, f in enumerate(("subj", "rel", "obj")) for v in values[k]}
+    return Embeddings(images / images.norm(dim=1, keepdim=True), words)
+
+
+def test_word_text():
+    assert word_text("subj", "red cube") == "red cube"
+    assert word_text("rel", "left") == "to the left of" and word_text("rel", "behind") == "behind"
+
+
+def test_arithmetic_with_exact_embeddings_retrieves_every_target(db):
+    emb = oracle_embeddings(db)
+    # With the triplet encoded exactly, q = x + (w(target) - w(source)) points at the target image: score 100.
+    assert evaluate(emb, db, "dev", "arithmetic", lam=1.0 / 3**0.5) == pytest.approx(100.0)
+    # The source image alone never answers (it is excluded, and no other image has its triplet).
+    assert evaluate(emb, db, "dev", "image") < 20.0
+
+
+def test_delta_query_formula(db):
+    emb = oracle_embeddings(db)
+    t = db.split("test")[0]
+    source = db.position(region_id=t.region_id)
+    expected = emb.images[source] + 2.0 * (emb.words[word_text(t.field, t.target)] - emb.words[word_text(t.field, t.value)])
+    assert torch.allclose(delta_queries(emb, db, [t], 2.0)[0], expected)
+    assert torch.equal(delta_queries(emb, db, [t], 2.0, "image")[0], emb.images[source])
+    assert torch.equal(delta_queries(emb, db, [t], 2.0, "text")[0], emb.words[word_text(t.field, t.target)])
+    with pytest.raises(ValueError, match="unknown method"):
+        delta_queries(emb, db, [t], 1.0, "magic")
+    ids = retrieve(emb, db, [t], delta_queries(emb, db, [t], 1.0), k=3)
+    assert ids.shape == (1, 3) and source not in ids[0].tolist()
+
+
+def test_score_weights_by_inverse_square_root_of_norm2(db):
+    queries = db.split("dev")[:2]
+    right = [db.triplets.index(target_triplet(db, t)) for t in queries]
+    wrong = [db.position(region_id=t.region_id) for t in queries]  # the source never shows the target
+    w = [t.norm2 ** -0.5 for t in queries]
+    score = simat_score(db, queries, torch.tensor([[right[0]], [wrong[1]]]))
+    assert score == pytest.approx(100 * w[0] / (w[0] + w[1]))
+    with pytest.raises(ValueError, match="2 queries but 1"):
+        simat_score(db, queries, torch.tensor([[right[0]]]))
+
+
+def test_heads_start_near_identity_and_learn():
+    heads = AdaptationHeads(8, seed=0)
+    assert torch.allclose(heads.image.weight, torch.eye(8), atol=0.05)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.nn.functional.normalize(torch.randn(512, 8, generator=generator), dim=1)
+    texts = torch.nn.functional.normalize(images @ torch.randn(8, 8, generator=generator), dim=1)  # a rotation away
+    before = info_nce(heads.embed_images(images), heads.embed_texts(texts), 0.1).item()
+    trained, history = train_heads(images, texts, tau=0.1, steps=150, batch=128, lr=1e-2)
+    after = info_nce(trained.embed_images(images), trained.embed_texts(texts), 0.1).item()
+    assert after < 0.5 * before
+    assert history.last("loss") < history.series("loss")[1][0]
+    with pytest.raises(ValueError, match="tau must be positive"):
+        train_heads(images, texts, tau=0.0, steps=1)
+    with pytest.raises(ValueError, match="512 image embeddings but 3"):
+        train_heads(images, texts[:3], tau=0.1, steps=1)
+
+
+def test_info_nce_hand_case():
+    # Two orthogonal pairs, tau 1: logits = I, loss = -log(e / (e + 1)) in both directions.
+    eye = torch.eye(2)
+    assert info_nce(eye, eye, 1.0).item() == pytest.approx(-torch.log(torch.tensor(torch.e / (torch.e + 1))).item())
+
+
+def test_embeddings_reject_unknown_words(db):
+    emb = oracle_embeddings(db)
+    with pytest.raises(ValueError, match="no embedding for 'purple dragon'"):
+        emb.word("purple dragon")
+
+
+def test_explorer_functions_draw_and_validate(db):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tutorlib.simat.explore import custom_query, explore_query, plot_delta_geometry, simat_explorer
+
+    emb = oracle_embeddings(db)
+    figure = explore_query(db, emb, position=0, field="subj", target="blue sphere", lam=1.0 / 3**0.5, k=3)
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles[0] == f"{db.triplets[0][0]} -> blue sphere" and titles[1] == "#1 yes"  # exact embeddings: found
+    assert len(plot_delta_geometry(emb, db, "rel", "left", "right").axes) == 1
+    query = custom_query(db, 5, "obj", "green cube")
+    assert query.value == db.triplets[5][2] and query.region_id == db.region_ids[5]
+    with pytest.raises(ValueError, match="not in the database"):
+        custom_query(db, len(db), "subj", "red cube")
+    with pytest.raises(ValueError, match="'purple cube' is not a subj"):
+        custom_query(db, 0, "subj", "purple cube")
+    with pytest.raises(ValueError, match="field must be one of"):
+        custom_query(db, 0, "colour", "red")
+    panel = simat_explorer(db, {"exact": emb})
+    assert {c.description for c in panel.children[:-1]} == {"image", "field", "target", "lambda", "model"}
+
+
+def test_best_lambda_is_chosen_on_dev():
+    from tutorlib.simat.experiment import best_lambda
+
+    scores = {"CLIP": {"dev": {"image": 1.0, "lambda=0.5": 3.0, "lambda=2.0": 9.0}, "test": {"lambda=0.5": 99.0}}}
+    assert best_lambda(scores, "CLIP") == 2.0
