@@ -9,7 +9,7 @@ from tutorlib.world import Oracle, sample_scene
 from tutorlib.world.text import RELATION_PHRASES
 from tutorlib.world.views.simat import phrase_filter
 
-TINY = dataclasses.replace(ClipConfig.for_profile("smoke"), steps=8, batch_size=16, image_size=32)
+TINY = dataclasses.replace(ClipConfig.for_profile("smoke"), steps=8, batch_size=16)
 
 
 def test_tokenizer_layout_truncation_and_unknown_words():
@@ -69,3 +69,11 @@ def test_open_clip_names_build_offline_and_bad_names_fail(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         load(str(tmp_path))
+
+
+def test_vision_towers():
+    vit = build_clip(dataclasses.replace(TINY, vision="vit", width=32, heads=2))
+    assert type(vit.visual).__name__ == "VisionTransformer"
+    assert type(build_clip(TINY).visual).__name__ == "ModifiedResNet"
+    with pytest.raises(ValueError, match="vision must be"):
+        build_clip(dataclasses.replace(TINY, vision="mlp"))

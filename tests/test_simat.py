@@ -123,3 +123,33 @@ def test_best_lambda_is_chosen_on_dev():
 
     scores = {"CLIP": {"dev": {"image": 1.0, "lambda=0.5": 3.0, "lambda=2.0": 9.0}, "test": {"lambda=0.5": 99.0}}}
     assert best_lambda(scores, "CLIP") == 2.0
+
+
+def test_relation_pair_captions_are_true_and_styles_checked():
+    from tutorlib.simat.experiment import head_training_pairs, relation_pair_caption
+    from tutorlib.world import Oracle, sample_scenes
+    from tutorlib.world.text import RELATION_PHRASES
+    from tutorlib.world.views.simat import phrase_filter
+
+    for b, scene in enumerate(sample_scenes(range(100), (2, 2)).scenes()):
+        caption = relation_pair_caption(scene, b)
+        rel, phrase = next((r, p) for r, p in RELATION_PHRASES.items() if f" {p} a " in caption)
+        subject, obj = caption[2:].split(f" {phrase} a ")
+        assert Oracle(scene).relate(phrase_filter(subject), rel, phrase_filter(obj)), caption
+    with pytest.raises(ValueError, match="caption style"):
+        head_training_pairs(None, None, "poems")
+
+
+def test_summarise_means_spreads_and_dev_chosen_lambda():
+    from tutorlib.simat.experiment import summarise
+
+    def run(dev1, dev2, test1, test2):
+        row = lambda a, b: {"image": 1.0, "text": 2.0, "lambda=1.0": a, "lambda=2.0": b}  # noqa: E731
+        return {"scores": {"CLIP": {"dev": row(dev1, dev2), "test": row(test1, test2)}}}
+
+    rows = summarise({0: run(10.0, 20.0, 11.0, 19.0), 1: run(30.0, 5.0, 29.0, 7.0)})
+    chosen = rows[("CLIP", "arithmetic, λ chosen on dev")]
+    assert chosen["lambda"] == [2.0, 1.0]
+    assert chosen["test"] == pytest.approx((24.0, 5.0))  # mean of 19 and 29, std 5
+    assert rows[("CLIP", "arithmetic λ=1")]["dev"] == pytest.approx((20.0, 10.0))
+    assert rows[("CLIP", "image only")]["test"] == pytest.approx((1.0, 0.0))

@@ -37,16 +37,16 @@ WORLD_MEAN, WORLD_STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 class ClipConfig:
     """A small CLIP for the shapes world and how it is trained."""
 
-    image_size: int = 48  # side of the rendered training images, in pixels
-    vision: str = "vit"  # image tower: "vit" (patch transformer) or "resnet" (open_clip's ModifiedResNet)
-    patch_size: int = 8  # ViT patch side
+    image_size: int = 64  # side of the rendered training images, in pixels
+    vision: str = "resnet"  # image tower: "resnet" (open_clip's ModifiedResNet) or "vit" (patch transformer)
     resnet_width: int = 16  # stem width of the ResNet tower (one bottleneck block per stage)
-    width: int = 96  # width of the text transformer, and of the vision transformer
-    layers: int = 4  # transformer blocks per tower
+    patch_size: int = 8  # ViT patch side (vision="vit")
+    width: int = 64  # width of the text transformer (and of the vision transformer with vision="vit")
+    layers: int = 3  # transformer blocks per tower
     heads: int = 4  # attention heads per block
     embed_dim: int = 64  # size of the joint embedding
     context_length: int = 24  # tokens per caption, <bos> and <eos> included
-    steps: int = 1200  # optimizer steps
+    steps: int = 700  # optimizer steps
     batch_size: int = 256  # image-caption pairs per step (each step renders fresh scenes)
     lr: float = 2e-3  # peak learning rate (AdamW), after a linear warm-up, then cosine decay
     warmup: int = 100  # warm-up steps
@@ -60,10 +60,11 @@ class ClipConfig:
         """The configuration of each profile. Introduced in notebook 02_simat_delta_retrieval."""
         return by_profile(
             profile,
-            smoke=cls(width=48, layers=2, heads=2, embed_dim=32, steps=25, batch_size=64, warmup=5, seed=seed),
+            smoke=cls(image_size=32, resnet_width=8, width=32, layers=1, heads=2, embed_dim=32, steps=20,
+                      batch_size=32, warmup=5, seed=seed),
             standard=cls(seed=seed),
-            full=cls(image_size=64, width=256, layers=6, heads=8, embed_dim=128, steps=6000, batch_size=512,
-                     lr=1e-3, warmup=300, seed=seed),
+            full=cls(resnet_width=32, width=128, layers=4, embed_dim=128, steps=5000, batch_size=512, lr=1e-3,
+                     warmup=300, seed=seed),
         )
 
 

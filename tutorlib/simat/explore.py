@@ -51,7 +51,7 @@ def show_retrievals(db: SimatData, emb: Embeddings, queries: list[Transformation
     Introduced in notebook 02_simat_delta_retrieval.
     """
     ids = retrieve(emb, db, queries, delta_queries(emb, db, queries, lam), k=k)
-    figure, axes = plt.subplots(len(queries), k + 1, figsize=(1.45 * (k + 1), 1.75 * len(queries)), squeeze=False)
+    figure, axes = plt.subplots(len(queries), k + 1, figsize=(1.25 * (k + 1), 1.5 * len(queries)), squeeze=False)
     for row, (t, hits) in enumerate(zip(queries, ids)):
         source = db.position(region_id=t.region_id)
         wanted = target_triplet(db, t)
