@@ -1,4 +1,4 @@
-"""One helper chooses the device (cuda, mps, cpu); notebooks never call ``.cuda()``."""
+"""One helper chooses the device (cuda, mps, cpu), so no code hard-wires where tensors live."""
 from __future__ import annotations
 
 import contextlib
