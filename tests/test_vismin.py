@@ -56,3 +56,33 @@ def test_finetuning_runs_and_similarities_have_pair_layout(isolated_dirs):
     assert any(not torch.equal(a, b) for a, b in zip(before, clip.model.parameters()))
     with pytest.raises(ValueError, match="fewer than one batch"):
         finetune_clip(clip, items[:4], FinetuneConfig(pairs_per_batch=8), torch.device("cpu"))
+
+
+def test_ce_clip_loss_hand_case():
+    from tutorlib.vismin.finetune import ce_clip_loss
+
+    # One image whose caption matches exactly and whose negative caption is orthogonal; scale 1, theta 0.
+    v = torch.tensor([[1.0, 0.0]])
+    t = torch.tensor([[1.0, 0.0]])
+    n = torch.tensor([[0.0, 1.0]])
+    loss, theta = ce_clip_loss(v, t, n, torch.tensor(1.0), torch.tensor(0.0), rank_weight=0.2, intra_weight=0.3)
+    e = torch.e
+    contrastive = 0.5 * (-torch.log(torch.tensor(e / (e + 1))) + 0.0)  # image->[t, n]; text->[v] is certain
+    rank = 0.0  # relu(0 + 0 - 1)
+    intra = -torch.log(torch.tensor(e / (e + 1)))  # [S(v,t)=1 | S(t,n)=0]
+    assert loss.item() == pytest.approx((contrastive + 0.2 * rank + 0.3 * intra).item(), rel=1e-5)
+    assert theta.item() == pytest.approx(1.0)
+    # A negative closer than the positive is penalised by the rank term.
+    worse, _ = ce_clip_loss(v, t, torch.tensor([[1.0, 0.0]]), torch.tensor(1.0), torch.tensor(0.5))
+    assert worse > loss
+
+
+def test_ce_clip_finetuning_runs_and_bad_loss_is_rejected(isolated_dirs):
+    config = dataclasses.replace(ClipConfig.for_profile("smoke"), steps=4, batch_size=16)
+    clip = load("world", config=config, device="cpu")
+    pairs = MinimalChangePairs(16, size=32, seed=3)
+    items = [pairs[i] for i in range(len(pairs))]
+    history = finetune_clip(clip, items, FinetuneConfig(steps=3, pairs_per_batch=8, loss="ce-clip"), torch.device("cpu"))
+    assert all(torch.isfinite(torch.tensor(history.series("loss")[1])))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        finetune_clip(clip, items, FinetuneConfig(loss="triplet"), torch.device("cpu"))

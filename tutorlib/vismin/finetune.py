@@ -1,5 +1,10 @@
-"""Fine-tuning a CLIP on minimal-change pairs: each pair and its edited pair sit in the same batch, so the
-edited pair is a hard negative in both directions (VisMin-CLIP). Introduced in notebook 04_vismin_minimal_change."""
+"""Fine-tuning a CLIP on minimal-change pairs, two ways.
+
+- VisMin-CLIP: plain contrastive loss, each pair and its edited pair in the same batch, so the edited pair is
+  a hard negative in both directions.
+- CE-CLIP (the comparison): the source images only, their captions, and the edited captions as extra
+  negatives on the text side; plus a cross-modal rank loss with an adaptive margin and an intra-modal term.
+Introduced in notebook 04_vismin_minimal_change."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +12,7 @@ from typing import Sequence
 
 import open_clip
 import torch
+import torch.nn.functional as F
 
 from tutorlib.clip import Clip
 from tutorlib.training import History, train_loop
@@ -16,11 +22,43 @@ from tutorlib.training import History, train_loop
 class FinetuneConfig:
     """How the CLIP is fine-tuned on minimal-change pairs."""
 
-    steps: int = 200  # optimizer steps
+    steps: int = 600  # optimizer steps
     pairs_per_batch: int = 64  # minimal-change pairs per step (2 images and 2 captions each)
-    lr: float = 1e-4  # AdamW learning rate (constant)
+    lr: float = 5e-5  # AdamW learning rate (constant); 1e-3 forgets attributes, 5e-5 keeps them
     weight_decay: float = 0.1  # AdamW weight decay
     seed: int = 0  # order of the training pairs
+    loss: str = "vismin"  # "vismin" (pairs in the batch) or "ce-clip" (negative captions, rank and intra-modal terms)
+    rank_weight: float = 0.2  # CE-CLIP: weight of the cross-modal rank loss
+    intra_weight: float = 0.3  # CE-CLIP: weight of the intra-modal contrastive loss
+
+
+LOSSES = ("vismin", "ce-clip")
+
+
+def ce_clip_loss(image: torch.Tensor, text: torch.Tensor, negative: torch.Tensor, scale: torch.Tensor,
+                 threshold: torch.Tensor, rank_weight: float = 0.2, intra_weight: float = 0.3
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """CE-CLIP's loss for unit embeddings of B images, their captions and one negative caption each.
+
+    With S = scale * similarity:
+      contrastive = (CE([S(v, t) | S(v, n)], diag) + CE(S(t, v), diag)) / 2   (negatives on the text side)
+      rank        = mean(relu(theta + S(v_k, n_k) - S(v_k, t_k)))              (cross-modal, adaptive margin)
+      intra       = CE([S(v_k, t_k) | S(t_k, n_j) for all j], 0)               (caption vs negative captions)
+      loss        = contrastive + rank_weight * rank + intra_weight * intra
+    theta for the next step = clamp(mean S(v, t) - mean S(v, n), 0, 10), detached.
+    Returns (loss, next theta). Introduced in notebook 04_vismin_minimal_change.
+    """
+    positives = scale * image @ text.T
+    labels = torch.arange(len(image), device=image.device)
+    image_to_text = torch.cat([positives, scale * image @ negative.T], dim=1)
+    contrastive = 0.5 * (F.cross_entropy(image_to_text, labels) + F.cross_entropy(positives.T, labels))
+    positive = positives.diag()
+    hard = scale * (image * negative).sum(dim=1)
+    rank = F.relu(threshold + hard - positive).mean()
+    intra_logits = torch.cat([positive[:, None], scale * text @ negative.T], dim=1)
+    intra = F.cross_entropy(intra_logits, torch.zeros_like(labels))
+    next_threshold = (positive.mean() - hard.mean()).detach().clamp(0.0, 10.0)
+    return contrastive + rank_weight * rank + intra_weight * intra, next_threshold
 
 
 def minimal_change_batch(items: Sequence[dict]) -> tuple[torch.Tensor, list[str]]:
@@ -36,6 +74,8 @@ def finetune_clip(clip: Clip, pairs: Sequence[dict], config: FinetuneConfig, dev
 
     Introduced in notebook 04_vismin_minimal_change.
     """
+    if config.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {list(LOSSES)}, got {config.loss!r}")
     if len(pairs) < config.pairs_per_batch:
         raise ValueError(f"{len(pairs)} training pairs, fewer than one batch of {config.pairs_per_batch}")
     model = clip.model.to(device).train()
@@ -48,10 +88,20 @@ def finetune_clip(clip: Clip, pairs: Sequence[dict], config: FinetuneConfig, dev
         start = (step % per_epoch) * config.pairs_per_batch
         return [pairs[int(i)] for i in order[start : start + config.pairs_per_batch]]
 
+    threshold = torch.zeros((), device=device)
+
     def step_fn(items, step):
+        nonlocal threshold
         images, captions = minimal_change_batch(items)
-        out = model(clip.preprocess(images), clip.tokenizer(captions).to(device))
-        loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+        if config.loss == "vismin":
+            out = model(clip.preprocess(images), clip.tokenizer(captions).to(device))
+            loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+        else:  # source images only; their captions, then the edited captions as negatives
+            b = len(items)
+            out = model(clip.preprocess(images[:b]), clip.tokenizer(captions).to(device))
+            text = out["text_features"]
+            loss, threshold = ce_clip_loss(out["image_features"], text[:b], text[b:], out["logit_scale"], threshold,
+                                           config.rank_weight, config.intra_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
