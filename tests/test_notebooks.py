@@ -23,3 +23,19 @@ def test_notebook_runs_under_smoke_profile(name, tmp_path, monkeypatch):
     metrics = json.loads((tmp_path / "runs" / f"{name}.metrics.json").read_text())
     assert metrics["profile"] == "smoke" and metrics["notebook"] == name
     assert metrics["claim"]["statement"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cell_follows_the_contract(name):
+    import nbformat
+    import papermill
+
+    path = notebooks_dir() / f"{name}.ipynb"
+    cells = nbformat.read(path, as_version=4).cells
+    assert sum("parameters" in c.metadata.get("tags", []) for c in cells) == 1
+    parameters = papermill.inspect_notebook(str(path))
+    source = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+    # Every line is parsed by papermill (a second "=" in a help comment would hide the parameter).
+    assert len(parameters) == len([line for line in source.splitlines() if line.strip()])
+    assert {"profile", "seed", "device"} <= set(parameters)
+    assert parameters["profile"]["default"] == '"auto"' and all(p["help"] for p in parameters.values())
