@@ -107,3 +107,11 @@ def test_relations_follow_positions():
     assert rel["left"] == [[], [0]] and rel["right"] == [[1], []]
     assert rel["front"] == [[], [0]] and rel["behind"] == [[1], []]
     assert set(ATTRIBUTES) == {"size", "color", "material", "shape"}
+
+
+def test_true_relation_per_axis():
+    a = Obj("cube", "red", "small", "rubber", x=-0.5, depth=1.6)
+    b = Obj("sphere", "blue", "large", "metal", x=0.5, depth=1.2)
+    scene = Scene((a, b))
+    assert scene.true_relation(0, 1, lateral=True) == "left" and scene.true_relation(1, 0, lateral=True) == "right"
+    assert scene.true_relation(0, 1, lateral=False) == "behind" and scene.true_relation(1, 0, lateral=False) == "front"

@@ -176,8 +176,7 @@ def training_caption(scene, seed: int, with_shape: bool = False) -> str:
     if n >= 2 and draws[0] < 0.5:
         i = int(draws[1] * n)
         j = (i + 1 + int(draws[2] * (n - 1))) % n
-        axis = ("left", "right") if draws[3] < 0.5 else ("front", "behind")
-        relation = axis[0] if scene.related(i, axis[0], j) else axis[1]
+        relation = scene.true_relation(i, j, lateral=draws[3] < 0.5)
         fields = ("color", "shape") if draws[4] < 0.6 else PHRASE_ORDER
         return relation_caption(object_phrase(scene.objects[i], fields), relation,
                                 object_phrase(scene.objects[j], fields))

@@ -24,8 +24,7 @@ CAPTION_STYLES = ("mixed", "relations")
 def relation_pair_caption(scene, seed: int) -> str:
     """SIMAT's caption style for a two-object scene: "a red cube to the left of a green sphere" (colour and
     shape phrases, a random true relation of object 0 to object 1)."""
-    axis = ("left", "right") if uniform([seed], 31, 1)[0, 0] < 0.5 else ("front", "behind")
-    relation = axis[0] if scene.related(0, axis[0], 1) else axis[1]
+    relation = scene.true_relation(0, 1, lateral=uniform([seed], 31, 1)[0, 0] < 0.5)
     phrase = lambda o: object_phrase(o, ("color", "shape"))  # noqa: E731
     return relation_caption(phrase(scene.objects[0]), relation, phrase(scene.objects[1]))
 

@@ -123,6 +123,11 @@ class Scene:
             return a.depth > b.depth
         raise ValueError(f"unknown relation {relation!r}; choose one of {list(RELATIONS)}")
 
+    def true_relation(self, i: int, j: int, lateral: bool) -> str:
+        """The relation of object i to object j that holds on one axis: left/right if lateral, else front/behind."""
+        first, second = ("left", "right") if lateral else ("front", "behind")
+        return first if self.related(i, first, j) else second
+
     def relations(self) -> dict[str, list[list[int]]]:
         """CLEVR's layout: relations[r][j] lists the objects i that stand in relation r to object j."""
         n = len(self.objects)

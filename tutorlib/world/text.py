@@ -80,8 +80,7 @@ def scene_captions(scene: Scene, seed: int = 0) -> list[str]:
     if len(scene) >= 2:
         i = int(draws[1] * len(scene))
         j = (i + 1 + int(draws[2] * (len(scene) - 1))) % len(scene)
-        relation = ("left" if scene.related(i, "left", j) else "right") if draws[3] < 0.5 else (
-            "front" if scene.related(i, "front", j) else "behind")
+        relation = scene.true_relation(i, j, lateral=draws[3] < 0.5)
         captions.append(relation_caption(object_phrase(scene.objects[i]), relation, object_phrase(scene.objects[j])))
     return captions
 
