@@ -15,6 +15,8 @@ from ..rng import uniform
 
 # Each view has its own key, so two views with the same seed draw different scenes.
 VIEW_EDITING, VIEW_SIMAT, VIEW_CAPTIONED, VIEW_MINIMAL_CHANGE, VIEW_CHANGE_PAIRS = 1, 2, 3, 4, 5
+# Source scenes of the VisMin pipeline and its models' training scenes (one attempt number per use).
+VIEW_VISMIN_PIPELINE = 6
 SPLITS = ("train", "val", "test")
 
 
