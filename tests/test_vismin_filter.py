@@ -1,0 +1,140 @@
+"""The VQA model's inputs and outputs, the questions written from edits, the keep rule and the exact realisation
+of edits that lets the oracle judge the filter."""
+import numpy as np
+import pytest
+import torch
+
+from tutorlib.vismin.filtering import (KEEP, apply_edit, caption_relation, edit_questions, filter_edits,
+                                       precision_recall)
+from tutorlib.vismin.instructions import EditInstruction, LayoutEdit, Rejection, grammar_edit, visible_boxes
+from tutorlib.vismin.sources import rendered_scenes
+from tutorlib.vismin.vqa import (ANSWERS, GRID, VqaConfig, VqaData, VqaModel, attribute_maps, crop,
+                                 crop_window, encode_questions, label_grid, load_vqa, scene_questions)
+from tutorlib.world.attributes import ATTRIBUTES
+from tutorlib.world.oracle import Oracle
+from tutorlib.world.views.simat import phrase_filter
+
+SCENES, RENDERING = rendered_scenes(0, "sources", range(24), 64)
+BOXES = [visible_boxes(RENDERING, b) for b in range(len(SCENES))]
+
+
+def test_crop_window_and_crop():
+    assert crop_window((10, 10, 4, 4), 64) == (4, 4, 16)  # side 4 * 2 + 8, centred on (12, 12)
+    assert crop_window((60, 0, 4, 4), 64) == (48, 0, 16)  # kept inside the image
+    image = torch.zeros(3, 64, 64, dtype=torch.uint8)
+    image[:, 4:20, 4:20] = 200
+    assert torch.equal(crop(image, (10, 10, 4, 4), 32), torch.full((3, 32, 32), 200, dtype=torch.uint8))
+
+
+def test_attribute_maps_and_label_grid_match_the_scene():
+    maps = attribute_maps(RENDERING)
+    assert maps.shape == (24, 5, 64, 64)
+    b, i = 0, next(iter(BOXES[0]))
+    on = RENDERING.ids[b] == i
+    obj = SCENES[b].objects[i]
+    for k, name in enumerate(ATTRIBUTES):
+        assert (maps[b, k][on] == ATTRIBUTES[name].index(getattr(obj, name)) + 1).all()
+        assert (maps[b, k][RENDERING.ids[b] < 0] == 0).all()
+    assert label_grid(maps[b], None, GRID).shape == (5, GRID, GRID)
+    assert (label_grid(maps[b], BOXES[b][i], GRID)[4] == i).any()  # the crop is centred on the object
+
+
+def test_scene_questions_have_exact_answers():
+    rng = np.random.default_rng(0)
+    for b, scene in enumerate(SCENES):
+        oracle = Oracle(scene)
+        for question, box in scene_questions(scene, BOXES[b], rng, local=False):
+            assert box is None and question.answer in question.choices
+            if question.text.startswith("is there a "):
+                look = phrase_filter(question.text[len("is there a "):])
+                assert question.answer == ("yes" if oracle.exists(**look) else "no")
+                assert set(question.attend) == {i for i in oracle.select(**look) if i in BOXES[b]}
+        for question, box in scene_questions(scene, BOXES[b], rng, local=True):
+            [i] = [k for k, v in BOXES[b].items() if v == box][:1]
+            if question.text.startswith("is this a "):
+                match = scene.objects[i].matches(**phrase_filter(question.text[len("is this a "):]))
+                assert question.answer == ("yes" if match else "no")
+
+
+def test_vqa_model_outputs_and_training_batch():
+    config = VqaConfig(batch=10, pool=8)
+    images, tokens, answers, labels, attend = VqaData(config).batch(0)
+    assert images.shape == (10, 3, 64, 64) and labels.shape == (10, 5, GRID, GRID) and len(attend) == 10
+    logits, parts, scores = VqaModel(config)(images.float() / 127.5 - 1, tokens)
+    assert logits.shape == (10, len(ANSWERS)) and scores.shape == (10, GRID * GRID)
+    assert parts.shape == (10, sum(1 + len(v) for v in ATTRIBUTES.values()), GRID, GRID)
+    assert encode_questions(["is there a red cube", "how many cubes are there"]).shape == (2, 5)
+
+
+def test_questions_written_from_each_kind_of_edit():
+    attribute = EditInstruction("attribute", "a red cube", "red cube", "blue cube", "red cube", "a blue cube")
+    questions = edit_questions(attribute, (1, 2, 3, 4))
+    assert [(q.text, q.answer, box) for q, box in questions] == [
+        ("is there a blue cube", "yes", None), ("is there a red cube", "no", None),
+        ("is this a blue cube", "yes", (1, 2, 3, 4)), ("is this a red cube", "no", (1, 2, 3, 4)),
+        ("what color is this", "blue", (1, 2, 3, 4))]
+    with pytest.raises(ValueError, match="needs the region"):
+        edit_questions(attribute)
+    counting = LayoutEdit("counting", "two red cubes", "one red cube",
+                          (("red cube", (0, 0, 5, 5)), ("red cube", (9, 9, 5, 5))), (("red cube", (0, 0, 5, 5)),))
+    assert [(q.text, q.answer, box) for q, box in edit_questions(counting)] == [
+        ("how many red cubes are there", "one", None), ("is this a red cube", "no", (9, 9, 5, 5))]
+    relation = LayoutEdit("relation", "a red cube to the left of a blue cube", "a blue cube to the left of a red cube",
+                          (("red cube", (0, 0, 5, 5)), ("blue cube", (9, 9, 5, 5))),
+                          (("red cube", (9, 9, 5, 5)), ("blue cube", (0, 0, 5, 5))))
+    assert [(q.text, q.answer) for q, _ in edit_questions(relation)][:2] == [
+        ("is the blue cube to the left of the red cube", "yes"), ("is the red cube to the left of the blue cube", "no")]
+    assert caption_relation("a red cube in front of a blue cube") == "front"
+    with pytest.raises(ValueError, match="exactly one relation"):
+        caption_relation("two red cubes")
+
+
+class ScriptedVqa(VqaModel):
+    """Answers 'yes' to everything and the first choice otherwise (logits favour 'yes', then 'zero')."""
+
+    def forward(self, images, tokens):
+        logits = torch.zeros(len(images), len(ANSWERS))
+        logits[:, ANSWERS.index("yes")] = 2.0
+        logits[:, ANSWERS.index("blue")] = 1.0
+        return logits, None, None
+
+
+def test_filter_scores_and_keep_rule():
+    model = ScriptedVqa(VqaConfig())
+    attribute = EditInstruction("attribute", "a red cube", "red cube", "blue cube", "red cube", "a blue cube")
+    [verdict] = filter_edits(model, torch.zeros(1, 3, 64, 64, dtype=torch.uint8), [attribute], [(10, 10, 8, 8)])
+    # global: yes (right), yes to "is there a red cube" (wrong); local: yes, yes (wrong), blue (right)
+    assert verdict.global_score == 0.5 and verdict.local_score == pytest.approx(2 / 3) and not verdict.keep
+    [lenient] = filter_edits(model, torch.zeros(1, 3, 64, 64, dtype=torch.uint8), [attribute], [(10, 10, 8, 8)],
+                             {**KEEP, "attribute": 0.5})
+    assert lenient.keep
+    with pytest.raises(ValueError, match="1 images, 2 edits"):
+        filter_edits(model, torch.zeros(1, 3, 64, 64, dtype=torch.uint8), [attribute] * 2, [None] * 2)
+
+
+def test_apply_edit_realises_the_edited_caption_and_faulty_edits_do_not():
+    for b, scene in enumerate(SCENES):
+        for category in ("object", "attribute", "counting", "relation"):
+            edit = grammar_edit(scene, BOXES[b], category, b)
+            if isinstance(edit, Rejection):
+                continue
+            good, bad = apply_edit(scene, BOXES[b], edit), apply_edit(scene, BOXES[b], edit, faulty=True, seed=b)
+            if isinstance(edit, EditInstruction):
+                assert Oracle(good).exists(**phrase_filter(edit.edited_phrase))
+                assert not Oracle(good).exists(**phrase_filter(edit.selected_phrase))
+                assert not Oracle(bad).exists(**phrase_filter(edit.edited_phrase))
+            elif category == "counting":
+                look = phrase_filter(edit.layout0[0][0])
+                assert Oracle(good).count(**look) == len(edit.layout1) and Oracle(bad).count(**look) == len(edit.layout0)
+            else:
+                assert good != scene and bad == scene
+
+
+def test_precision_recall_hand_case_and_cache(isolated_dirs):
+    assert precision_recall([True, True, False, False], [True, False, True, False]) == {
+        "precision": 0.5, "recall": 0.5, "kept": 0.5}
+    assert np.isnan(precision_recall([False], [True])["precision"])
+    config = VqaConfig(steps=2, batch=4, pool=4)
+    _, info = load_vqa(config, torch.device("cpu"))
+    _, again = load_vqa(config, torch.device("cpu"))
+    assert not info["from_cache"] and again["from_cache"]
