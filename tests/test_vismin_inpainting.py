@@ -1,0 +1,67 @@
+"""Diffusion inpainting: the text tower matches the CLIP's, masks and windows on hand cases, training runs and
+inpainting changes pixels inside the region only."""
+import pytest
+import torch
+
+from tutorlib.clip import WORLD_MEAN, WORLD_STD, Clip, ClipConfig, WorldTokenizer, build_clip
+from tutorlib.vismin.inpainting import (ClipTextTower, InpaintConfig, InpaintData, Inpainter, crop_inputs, inpaint,
+                                        train_inpainter, window_mask)
+from tutorlib.vismin.instructions import visible_boxes
+from tutorlib.vismin.sources import rendered_scenes
+
+CONFIG = InpaintConfig(channels=(16, 16), steps=2, batch=4, pool=8, sample_steps=3)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    config = ClipConfig.for_profile("smoke")
+    torch.manual_seed(0)
+    return Clip(build_clip(config).eval(), WorldTokenizer(config.context_length), config.image_size, WORLD_MEAN,
+                WORLD_STD)
+
+
+def test_text_tower_is_the_clip_text_encoder_before_pooling(clip):
+    tokens = clip.tokenizer(["a red cube", "two blue spheres"])
+    tower = ClipTextTower(clip.model)
+    features = tower(tokens)
+    assert features.shape == (2, tokens.shape[1], tower.width)
+    # pooled at <eos> and projected, the tower's features are the CLIP's text embedding
+    eos = (tokens == clip.tokenizer.vocabulary.index["<eos>"]).int().argmax(1)
+    pooled = features[torch.arange(2), eos] @ clip.model.text_projection
+    assert torch.allclose(pooled, clip.model.encode_text(tokens), atol=1e-5)
+    assert not any(p.requires_grad for p in tower.parameters())
+
+
+def test_window_mask_hand_case():
+    mask = window_mask((10, 10, 4, 4), (8, 8, 16), 32, pad=1)  # box 9..15 in a window from 8, scale 2
+    rows = torch.nonzero(mask[0].any(1)).flatten()
+    cols = torch.nonzero(mask[0].any(0)).flatten()
+    assert (rows[0], rows[-1], cols[0], cols[-1]) == (2, 13, 2, 13)
+
+
+def test_training_data_and_steps(clip):
+    data = InpaintData(CONFIG)
+    crops, masks, texts = data.batch(0)
+    assert crops.shape == (4, 3, 32, 32) and masks.shape == (4, 1, 32, 32) and len(texts) == 4
+    assert crops.min() >= -1 and crops.max() <= 1 and all(0 < m.mean() < 1 for m in masks)
+    assert data.batch(0)[2] == texts
+    history = train_inpainter(Inpainter(CONFIG, clip), CONFIG, torch.device("cpu"))
+    assert len(history.to_dict()["loss"]) >= 1
+
+
+def test_inpaint_changes_the_region_only_and_is_seeded(clip):
+    model = Inpainter(CONFIG, clip).eval()
+    scenes, rendering = rendered_scenes(0, "inpaint-test", range(2), 64)
+    regions = [next(iter(visible_boxes(rendering, b).values())) for b in range(2)]
+    out = inpaint(model, rendering.images, regions, ["red cube", ""], seed=3)
+    again = inpaint(model, rendering.images, regions, ["red cube", ""], seed=3)
+    assert torch.equal(out, again) and out.dtype == torch.uint8
+    for k, (x, y, w, h) in enumerate(regions):
+        outside = torch.ones(64, 64, dtype=torch.bool)
+        outside[max(0, y - 2) : y + h + 2, max(0, x - 2) : x + w + 2] = False
+        assert torch.equal(out[k][:, outside], rendering.images[k][:, outside])
+        assert not torch.equal(out[k], rendering.images[k])
+    _, mask, window = crop_inputs(rendering.images[0], regions[0], CONFIG)
+    assert mask.shape == (1, 32, 32) and window[2] <= 64
+    with pytest.raises(ValueError, match="2 images, 1 regions and 2 phrases"):
+        inpaint(model, rendering.images, regions[:1], ["a", "b"])
