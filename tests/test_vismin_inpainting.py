@@ -65,3 +65,17 @@ def test_inpaint_changes_the_region_only_and_is_seeded(clip):
     assert mask.shape == (1, 32, 32) and window[2] <= 64
     with pytest.raises(ValueError, match="2 images, 1 regions and 2 phrases"):
         inpaint(model, rendering.images, regions[:1], ["a", "b"])
+
+
+def test_saved_inpainter_loads_back_and_missing_files_are_named(clip, tmp_path):
+    from tutorlib.vismin.checkpoints import load_inpainter, save_inpainter
+
+    model = Inpainter(CONFIG, clip)
+    save_inpainter(model, CONFIG, ClipConfig.for_profile("smoke"), {"history": {"loss": [[0, 1.0]]}}, tmp_path)
+    loaded, info = load_inpainter(tmp_path, torch.device("cpu"))
+    assert info["history"] == {"loss": [[0, 1.0]]} and loaded.config == CONFIG
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a.half().float(), b)
+    (tmp_path / "training_log.json").unlink()
+    with pytest.raises(FileNotFoundError, match="training_log.json: missing"):
+        load_inpainter(tmp_path, torch.device("cpu"))
