@@ -1,0 +1,70 @@
+"""The pipeline end to end with small untrained models: every source is accounted for, chunks resume after an
+interruption, and kept items are minimal-change pairs."""
+import pytest
+import torch
+
+import tutorlib.vismin.pipeline as pipeline
+from tutorlib.clip import WORLD_MEAN, WORLD_STD, Clip, ClipConfig, WorldTokenizer, build_clip
+from tutorlib.vismin.grounding import GroundingConfig, PhraseGrounder
+from tutorlib.vismin.inpainting import InpaintConfig, Inpainter
+from tutorlib.vismin.instructions import LayoutEdit
+from tutorlib.vismin.pipeline import PipelineConfig, grow, realise, run_pipeline
+from tutorlib.vismin.vqa import VqaConfig, VqaModel
+
+CONFIG = PipelineConfig(sources=8, chunk=4, sample_steps=2)
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    clip_config = ClipConfig.for_profile("smoke")
+    clip = Clip(build_clip(clip_config), WorldTokenizer(clip_config.context_length), clip_config.image_size,
+                WORLD_MEAN, WORLD_STD)
+    return (PhraseGrounder(GroundingConfig()).eval(), Inpainter(InpaintConfig(channels=(16, 16)), clip).eval(),
+            VqaModel(VqaConfig()).eval())
+
+
+def test_grow_hand_cases():
+    assert grow((10, 10, 10, 10), 2.0, 64) == (5, 5, 20, 20)
+    assert grow((0, 0, 10, 10), 2.0, 64) == (0, 0, 15, 15)  # clipped to the image
+
+
+def test_relation_edits_erase_then_paint_both_boxes(models):
+    _, inpainter, _ = models
+    images = torch.full((1, 3, 64, 64), 128, dtype=torch.uint8)
+    edit = LayoutEdit("relation", "a red cube to the left of a blue cube", "a blue cube to the left of a red cube",
+                      (("red cube", (5, 5, 8, 8)), ("blue cube", (40, 40, 8, 8))),
+                      (("red cube", (40, 40, 8, 8)), ("blue cube", (5, 5, 8, 8))))
+    out = realise(inpainter, images, [edit], [None], seed=0, steps=2)
+    changed = (out[0] != images[0]).any(0)
+    assert changed[5:13, 5:13].any() and changed[40:48, 40:48].any() and not changed[25:35, 25:35].any()
+
+
+def test_pipeline_accounts_for_every_source_and_resumes(models, isolated_dirs, monkeypatch):
+    grounder, inpainter, vqa = models
+    real_chunk, calls = pipeline._chunk, []
+
+    def interrupted(config, start, *args):
+        if start == 4:
+            raise KeyboardInterrupt
+        calls.append(start)
+        return real_chunk(config, start, *args)
+
+    monkeypatch.setattr(pipeline, "_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(CONFIG, grounder, inpainter, vqa, {"test": 1})
+    monkeypatch.setattr(pipeline, "_chunk", lambda config, start, *args: calls.append(start) or real_chunk(config, start, *args))
+    result = run_pipeline(CONFIG, grounder, inpainter, vqa, {"test": 1})
+    assert calls == [0, 4]  # the finished chunk was not redone
+    counts = result.counts()
+    assert sum(c["sources"] for c in counts.values()) == 8 and set(counts) == {"object", "attribute", "counting", "relation"}
+    for c in counts.values():
+        assert c["sources"] == sum(v for k, v in c.items() if k != "sources")
+    for record in result.records:
+        assert ("stage" in record) == ("reason" in record)
+        if record.get("stage") == "filter":
+            assert record["edited_image"].shape == (3, 64, 64)
+    for item in result.kept():
+        assert item["image0"].shape == item["image1"].shape == (3, 64, 64) and item["caption0"] != item["caption1"]
+    result.to_json(isolated_dirs / "records.json")
+    assert (isolated_dirs / "records.json").stat().st_size > 0
