@@ -42,18 +42,19 @@ def test_relation_edits_erase_then_paint_both_boxes(models):
 
 def test_pipeline_accounts_for_every_source_and_resumes(models, isolated_dirs, monkeypatch):
     grounder, inpainter, vqa = models
-    real_chunk, calls = pipeline._chunk, []
+    real, calls = pipeline.process_sources, []
 
-    def interrupted(config, start, *args):
-        if start == 4:
+    def interrupted(config, indices, *args):
+        if indices[0] == 4:
             raise KeyboardInterrupt
-        calls.append(start)
-        return real_chunk(config, start, *args)
+        calls.append(indices[0])
+        return real(config, indices, *args)
 
-    monkeypatch.setattr(pipeline, "_chunk", interrupted)
+    monkeypatch.setattr(pipeline, "process_sources", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(CONFIG, grounder, inpainter, vqa, {"test": 1})
-    monkeypatch.setattr(pipeline, "_chunk", lambda config, start, *args: calls.append(start) or real_chunk(config, start, *args))
+    monkeypatch.setattr(pipeline, "process_sources",
+                        lambda config, indices, *args: calls.append(indices[0]) or real(config, indices, *args))
     result = run_pipeline(CONFIG, grounder, inpainter, vqa, {"test": 1})
     assert calls == [0, 4]  # the finished chunk was not redone
     counts = result.counts()
@@ -68,3 +69,19 @@ def test_pipeline_accounts_for_every_source_and_resumes(models, isolated_dirs, m
         assert item["image0"].shape == item["image1"].shape == (3, 64, 64) and item["caption0"] != item["caption1"]
     result.to_json(isolated_dirs / "records.json")
     assert (isolated_dirs / "records.json").stat().st_size > 0
+
+
+def test_explorer_shows_each_category_and_rejects_bad_input(models):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tutorlib.vismin.explore import edit_explorer, explore_edit
+
+    grounder, inpainter, vqa = models
+    for category in ("object", "counting", "relation"):
+        figure = explore_edit(CONFIG, grounder, inpainter, vqa, index=3, category=category)
+        text = figure.axes[2].texts[0].get_text()
+        assert f"category: {category}" in text and ("kept" in text or "rejected at" in text)
+    with pytest.raises(ValueError, match="unknown category 'size'"):
+        explore_edit(CONFIG, grounder, inpainter, vqa, 0, "size")
+    assert edit_explorer(CONFIG, grounder, inpainter, vqa).children

@@ -94,13 +94,14 @@ def realise(inpainter: Inpainter, images: torch.Tensor, edits: Sequence[Edit], r
     return out
 
 
-def _chunk(config: PipelineConfig, start: int, grounder: PhraseGrounder, inpainter: Inpainter, vqa: VqaModel) -> dict:
-    """Run every stage on sources start .. start + chunk - 1; a plain dict of tensors and JSON-ready records."""
-    indices = range(start, min(start + config.chunk, config.sources))
+def process_sources(config: PipelineConfig, indices: Sequence[int], categories: Sequence[str],
+                    grounder: PhraseGrounder, inpainter: Inpainter, vqa: VqaModel) -> dict:
+    """Every stage on the source images `indices`, one edit of the given category each: a plain dict with the
+    JSON-ready records, the source images and the edited images (of the sources that reached the editor).
+    Introduced in notebook 04_vismin_minimal_change."""
     scenes, rendering = rendered_scenes(config.seed, "sources", indices, config.image_size)
     records, edits, rows = [], [], []
-    for b, (index, scene) in enumerate(zip(indices, scenes)):
-        category = config.categories[index % len(config.categories)]
+    for b, (index, scene, category) in enumerate(zip(indices, scenes, categories)):
         boxes = visible_boxes(rendering, b)
         edit = grammar_edit(scene, boxes, category, seed=config.seed * 1_000_003 + index)
         reasons = [edit.reason] if isinstance(edit, Rejection) else validate(edit, scene, config.image_size)
@@ -134,7 +135,7 @@ def _chunk(config: PipelineConfig, start: int, grounder: PhraseGrounder, inpaint
         survivors.append(k)
     kept_edits = [edits[k] for k in survivors]
     source_images = rendering.images[[rows[k] for k in survivors]]
-    edited = realise(inpainter, source_images, kept_edits, [regions[k] for k in survivors], config.seed + start,
+    edited = realise(inpainter, source_images, kept_edits, [regions[k] for k in survivors], config.seed + indices[0],
                      config.sample_steps) if survivors else source_images
     verdicts: list[Verdict] = filter_edits(vqa, edited, kept_edits, [regions[k] for k in survivors]) if survivors else []
     for k, verdict in zip(survivors, verdicts):
@@ -158,11 +159,23 @@ def run_pipeline(config: PipelineConfig, grounder: PhraseGrounder, inpainter: In
     for start in progress(range(0, config.sources, config.chunk), desc="pipeline"):
         path = folder / f"chunk-{start:06d}.pt"
         if not path.exists():
-            result = _chunk(config, start, grounder, inpainter, vqa)
+            indices = range(start, min(start + config.chunk, config.sources))
+            categories = [config.categories[i % len(config.categories)] for i in indices]
+            result = process_sources(config, indices, categories, grounder, inpainter, vqa)
             with atomic_write(path) as temporary:
                 torch.save(result, temporary)
         chunks.append(torch.load(path, weights_only=False))
     return PipelineResult(chunks)
+
+
+def chunk_records(chunk: dict) -> list[dict]:
+    """The records of a processed chunk with their source and edited images (None where not edited).
+
+    Introduced in notebook 04_vismin_minimal_change.
+    """
+    edited = dict(zip(chunk["edited_rows"], chunk["edited"]))
+    return [{**record, "source_image": chunk["sources"][b], "edited_image": edited.get(b)}
+            for b, record in enumerate(chunk["records"])]
 
 
 class PipelineResult:
@@ -172,12 +185,7 @@ class PipelineResult:
     """
 
     def __init__(self, chunks: list[dict]):
-        self.records = []
-        for chunk in chunks:
-            edited = dict(zip(chunk["edited_rows"], chunk["edited"]))
-            for b, record in enumerate(chunk["records"]):
-                record = {**record, "source_image": chunk["sources"][b], "edited_image": edited.get(b)}
-                self.records.append(record)
+        self.records = [record for chunk in chunks for record in chunk_records(chunk)]
 
     def kept(self) -> list[dict]:
         """Kept edits as minimal-change items (image0/caption0/image1/caption1/category, as the benchmark)."""

@@ -201,11 +201,12 @@ class VqaModel(nn.Module):
                 parts = self.parts(h)  # read before the question modulates the last stages
             h = h * (1 + gamma_beta[2 * k][..., None, None]) + gamma_beta[2 * k + 1][..., None, None]
         grid = h.flatten(2).transpose(1, 2)  # (B, 256, 2c)
-        # a_i = grid_i . W q / sqrt(d); pooled = sum softmax(a)_i grid_i; peak = max a_i (is there?);
-        # mass = sum sigmoid(a_i) / 16 (how many?)
+        # a_i = grid_i . W q / sqrt(d), w_i = sigmoid(a_i) (supervised: does cell i show what the question is
+        # about?); pooled = sum w_i grid_i / sum w_i; peak = max a_i (is there?); mass = sum w_i / 16 (how many?)
         scores = grid @ self.query(q)[..., None] / grid.shape[-1] ** 0.5
-        pooled = (torch.softmax(scores, dim=1) * grid).sum(1)
-        peak, mass = scores.amax(1), torch.sigmoid(scores).sum(1) / 16
+        weights = torch.sigmoid(scores)
+        pooled = (weights * grid).sum(1) / (weights.sum(1) + 1e-3)
+        peak, mass = scores.amax(1), weights.sum(1) / 16
         return self.head(torch.cat([pooled, peak, mass, q], dim=1)), parts, scores[..., 0]
 
 
@@ -222,7 +223,10 @@ def attention_loss(scores: torch.Tensor, ids: torch.Tensor, attend: Sequence[tup
     if not rows:
         return scores.sum() * 0.0
     target = torch.stack([torch.isin(ids[k].flatten(), torch.tensor(attend[k], dtype=ids.dtype)) for k in rows])
-    return F.binary_cross_entropy_with_logits(scores[rows], target.float().to(scores.device))
+    # objects cover few cells: positives weigh (negatives / positives), so "attend nowhere" is no easy way out
+    positives = target.sum().clamp(min=1)
+    weight = ((target.numel() - positives) / positives).clamp(1.0, 50.0)
+    return F.binary_cross_entropy_with_logits(scores[rows], target.float().to(scores.device), pos_weight=weight)
 
 
 class VqaData:
