@@ -138,3 +138,31 @@ def test_precision_recall_hand_case_and_cache(isolated_dirs):
     _, info = load_vqa(config, torch.device("cpu"))
     _, again = load_vqa(config, torch.device("cpu"))
     assert not info["from_cache"] and again["from_cache"]
+
+
+def test_rendered_edits_and_the_judge_on_a_scripted_filter():
+    from tutorlib.vismin.experiment import judge_filter, rendered_edits
+
+    items = rendered_edits(0, 16)
+    assert len(items) >= 14 and {i["correct"] for i in items} == {True, False}
+    for item in items:
+        assert item["edited"].shape == (3, 64, 64)
+        assert (item["region"] is None) == isinstance(item["edit"], LayoutEdit)
+    table = judge_filter(ScriptedVqa(VqaConfig()), items)
+    assert table["all"]["edits"] == len(items) and set(table) <= {"object", "attribute", "counting", "relation", "all"}
+    # answering "yes" to everything never passes an object or attribute edit ("is there a <old phrase>" -> no)
+    assert table["object"]["kept"] == 0.0
+
+
+def test_benchmark_and_finetuned_scores(isolated_dirs):
+    from tutorlib.clip import ClipConfig
+    from tutorlib.vismin.experiment import benchmark, finetuned_scores
+    from tutorlib.vismin.finetune import FinetuneConfig
+
+    bench = benchmark(0, 8, image_size=32)
+    assert [i["category"] for i in bench[:4]] == ["object", "attribute", "counting", "relation"]
+    assert benchmark(0, 8, image_size=32)[5]["caption1"] == bench[5]["caption1"]
+    scores, history = finetuned_scores(ClipConfig.for_profile("smoke"), bench, bench, FinetuneConfig(steps=2),
+                                       torch.device("cpu"))
+    assert set(scores) == {"object", "attribute", "counting", "relation", "average"}
+    assert all(0 <= v <= 100 for row in scores.values() for v in row.values()) and history["loss"]
