@@ -18,12 +18,12 @@ import torch.nn.functional as F
 
 from tutorlib.cache import cached_model
 from tutorlib.profiles import by_profile
-from tutorlib.training import train_loop
 from tutorlib.world.render import Rendering
 from tutorlib.world.scene import Scene
 from tutorlib.world.text import object_phrase
 from tutorlib.world.views.minimal_change import field_sets, look_filter
 
+from .fit import fit
 from .instructions import VOCABULARY, Box
 from .sources import rendered_scenes, to_unit
 
@@ -132,27 +132,15 @@ def train_grounder(model: PhraseGrounder, config: GroundingConfig, device: torch
 
     Introduced in notebook 04_vismin_minimal_change.
     """
-    model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
-
-    def step_fn(batch, step):
+    def loss_and_logs(batch):
         images, phrases, targets = batch
         logits = model(to_unit(images).to(device), encode_phrases(phrases)[0].to(device))
         y = targets.to(device).float()
         p = torch.sigmoid(logits)
         dice = 1 - (2 * (p * y).sum((1, 2)) + 1) / (p.sum((1, 2)) + y.sum((1, 2)) + 1)
-        loss = F.binary_cross_entropy_with_logits(logits, y) + dice.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        return {"loss": loss.item()}
+        return F.binary_cross_entropy_with_logits(logits, y) + dice.mean(), {}
 
-    history = train_loop(step_fn, GroundingData(config).batch, config.steps, device=device,
-                         desc="grounding", log_every=10)
-    model.eval()
-    return history
+    return fit(model, loss_and_logs, GroundingData(config).batch, config.steps, config.lr, device, "grounding")
 
 
 def load_grounder(config: GroundingConfig, device: torch.device) -> tuple[PhraseGrounder, dict]:

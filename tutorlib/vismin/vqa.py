@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 from tutorlib.cache import cached_model
 from tutorlib.profiles import by_profile
-from tutorlib.training import train_loop
 from tutorlib.world.attributes import ATTRIBUTES
 from tutorlib.world.oracle import Oracle
 from tutorlib.world.render import Rendering
@@ -25,6 +24,7 @@ from tutorlib.world.scene import Scene
 from tutorlib.world.text import NUMBER_WORDS, RELATION_PHRASES, object_phrase, plural, world_vocabulary
 from tutorlib.world.views.minimal_change import field_sets, look_filter
 
+from .fit import fit
 from .instructions import Box, unique_phrases
 from .sources import rendered_scenes, to_unit
 
@@ -180,9 +180,10 @@ class VqaModel(nn.Module):
         self.film = nn.Linear(config.hidden, 2 * sum(self.channels))
         self.stem = nn.Conv2d(5, c, 4, stride=2, padding=1)  # RGB + x, y coordinates
         self.stages = nn.ModuleList([_stage(c, c), _stage(c, 2 * c), _stage(2 * c, 2 * c)])
-        self.parts = nn.Conv2d(2 * c, sum(1 + len(v) for v in ATTRIBUTES.values()), 1)
+        self.part_sizes = [1 + len(v) for v in ATTRIBUTES.values()]
+        self.parts = nn.Conv2d(2 * c, sum(self.part_sizes), 1)
         self.query = nn.Linear(config.hidden, 2 * c)
-        self.head = nn.Sequential(nn.Linear(2 * c + 2 + config.hidden, 256), nn.SiLU(),
+        self.head = nn.Sequential(nn.Linear(2 * c + sum(self.part_sizes) + 2 + config.hidden, 256), nn.SiLU(),
                                   nn.Linear(256, len(config.answers)))
 
     def forward(self, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,10 +203,13 @@ class VqaModel(nn.Module):
             h = h * (1 + gamma_beta[2 * k][..., None, None]) + gamma_beta[2 * k + 1][..., None, None]
         grid = h.flatten(2).transpose(1, 2)  # (B, 256, 2c)
         # a_i = grid_i . W q / sqrt(d), w_i = sigmoid(a_i) (supervised: does cell i show what the question is
-        # about?); pooled = sum w_i grid_i / sum w_i; peak = max a_i (is there?); mass = sum w_i / 16 (how many?)
+        # about?); pooled = sum w_i x_i / sum w_i for x = the grid features and the cells' attribute
+        # probabilities; peak = max a_i (is there?); mass = sum w_i / 16 (how many?)
         scores = grid @ self.query(q)[..., None] / grid.shape[-1] ** 0.5
         weights = torch.sigmoid(scores)
-        pooled = (weights * grid).sum(1) / (weights.sum(1) + 1e-3)
+        probabilities = torch.cat([p.softmax(1) for p in parts.split(self.part_sizes, dim=1)], 1).flatten(2)
+        features = torch.cat([grid, probabilities.transpose(1, 2)], dim=2)
+        pooled = (weights * features).sum(1) / (weights.sum(1) + 1e-3)
         peak, mass = scores.amax(1), weights.sum(1) / 16
         return self.head(torch.cat([pooled, peak, mass, q], dim=1)), parts, scores[..., 0]
 
@@ -265,24 +269,14 @@ def train_vqa(model: VqaModel, config: VqaConfig, device: torch.device):
 
     Introduced in notebook 04_vismin_minimal_change.
     """
-    model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
-
-    def step_fn(batch, step):
+    def loss_and_logs(batch):
         images, tokens, answers, labels, attend = batch
         logits, parts, scores = model(to_unit(images).to(device), tokens.to(device))
         loss = F.cross_entropy(logits, answers.to(device)) + parts_loss(parts, labels[:, :4].to(device)) \
             + attention_loss(scores, labels[:, 4], attend)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        return {"loss": loss.item(), "accuracy": (logits.argmax(1) == answers.to(device)).float().mean().item()}
+        return loss, {"accuracy": (logits.argmax(1) == answers.to(device)).float().mean().item()}
 
-    history = train_loop(step_fn, VqaData(config).batch, config.steps, device=device, desc="VQA", log_every=10)
-    model.eval()
-    return history
+    return fit(model, loss_and_logs, VqaData(config).batch, config.steps, config.lr, device, "VQA")
 
 
 def load_vqa(config: VqaConfig, device: torch.device) -> tuple[VqaModel, dict]:
