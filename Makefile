@@ -20,7 +20,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 	TUTORLIB_PROFILE=smoke TUTORLIB_PROGRESS=0 TUTORLIB_RUNS=$(CURDIR)/runs/nbval \
-		$(PY) -m pytest --nbval-lax notebooks
+		$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 notebooks
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

@@ -68,6 +68,10 @@ def _first_line(error: Exception) -> str:
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
+# Seconds one cell may run before the notebook fails (a hung kernel must not stall a whole run).
+CELL_TIMEOUT = 1800
+
+
 def run_notebooks(
     names: Sequence[str], profile: str, runs: Path, notebooks: Path | None = None
 ) -> list[Result]:
@@ -96,6 +100,7 @@ def run_notebooks(
                     kernel_name="python3",
                     cwd=str(repo_root()),
                     progress_bar=False,
+                    execution_timeout=CELL_TIMEOUT,
                 )
         except Exception as failure:  # a failing notebook must not stop the others
             error = _first_line(failure)
