@@ -276,12 +276,35 @@ def test_coco_scores():
 def test_summarise_means_and_spreads():
     def result(cider, correct):
         scores = {"BLEU-4": 1.0, "METEOR": None, "ROUGE-L": 2.0, "CIDEr": cider}
-        return {"scores": {"total": scores}, "oracle": {"total": {"correct": correct}}, "change_accuracy": 0.5}
+        oracle = {"total": {"correct": correct}, "changed": {"correct": correct / 2}}
+        return {"scores": {"total": scores}, "oracle": oracle, "change_accuracy": 0.5}
 
     table = summarise({("all", 1.0, 0): result(10.0, 50.0), ("all", 1.0, 1): result(30.0, 70.0)})
     row = table[("all", 1.0)]
     assert row["CIDEr"] == (20.0, 10.0, 2) and row["oracle correct"] == (60.0, 10.0, 2)
+    assert row["oracle on changes"] == (30.0, 5.0, 2)
     assert row["METEOR"] is None and row["changed? accuracy"] == (50.0, 0.0, 2)
+
+
+def test_oracle_accuracy_over_all_changed_and_each_type():
+    from tutorlib.idc.evaluate import oracle_accuracy
+
+    checks = [{"type": True, "correct": True}, {"type": True, "correct": False},
+              {"type": False, "correct": False}, {"type": True, "correct": True}]
+    shares = oracle_accuracy(checks, ["color", "color", "move", DISTRACTOR])
+    assert shares["total"] == {"type": 75.0, "correct": 50.0}
+    assert shares["changed"]["correct"] == pytest.approx(100 / 3) and shares["changed"]["type"] == pytest.approx(200 / 3)
+    assert shares["color"]["correct"] == 50.0 and shares[DISTRACTOR]["correct"] == 100.0
+    assert "changed" not in oracle_accuracy(checks[3:], [DISTRACTOR]) and oracle_accuracy([None], ["move"]) is None
+
+
+def test_fine_tuning_steps_per_share_and_single_task_ablation():
+    config = IdcConfig.for_profile("standard")
+    assert config.steps_for(1.0) == config.finetune_steps and config.steps_for(0.1) == config.reduced_finetune_steps
+    alone = {task: config.task_alone(task) for task in ("mlm", "mvcl", "fda")}
+    # weights 8 : 1 : 2 of 400 steps
+    assert [alone[t].pretrain_steps for t in ("mlm", "mvcl", "fda")] == [291, 36, 73]
+    assert alone["fda"].tasks == ("fda",) and alone["fda"].finetune_steps == config.finetune_steps
 
 
 def test_claim_check_needs_gains_beyond_the_spread():

@@ -28,7 +28,8 @@ class IdcConfig:
     tasks: tuple[str, ...] = TASKS  # pretraining tasks; () means no pretraining
     task_weights: tuple[float, ...] = (8.0, 1.0, 2.0)  # sampling weight of mlm, mvcl, fda (the paper's 8:1:2)
     pretrain_steps: int = 400  # pretraining optimizer steps (one task per step)
-    finetune_steps: int = 300  # fine-tuning optimizer steps
+    finetune_steps: int = 1000  # fine-tuning optimizer steps on all training pairs
+    reduced_finetune_steps: int = 200  # fine-tuning optimizer steps on the reduced set (a tenth of the pairs)
     batch_size: int = 32  # pairs per step, in both stages
     lr: float = 2e-3  # peak Adam learning rate, after a linear warm-up, then cosine decay
     warmup: int = 30  # warm-up steps
@@ -49,8 +50,20 @@ class IdcConfig:
 
     def model_key(self) -> dict:
         """The fields a pretrained model depends on (the cache key of pretraining)."""
-        skip = {"finetune_steps", "finetune_mask_prob", "reduced_share", "beam_size"}
+        skip = {"finetune_steps", "reduced_finetune_steps", "finetune_mask_prob", "reduced_share", "beam_size"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+
+    def steps_for(self, share: float) -> int:
+        """Fine-tuning steps on a share of the training pairs: finetune_steps for all of them,
+        reduced_finetune_steps for fewer. Introduced in notebook 05_idc_difference_captioning."""
+        return self.finetune_steps if share >= 1.0 else self.reduced_finetune_steps
+
+    def task_alone(self, task: str) -> "IdcConfig":
+        """Pretraining on `task` alone for the steps it gets inside the mix of all tasks (the ablation of
+        notebook 05_idc_difference_captioning): the three single-task runs add up to the mixed one."""
+        # steps = pretrain_steps * weight of the task / sum of all weights
+        weight = self.task_weights[TASKS.index(task)]
+        return self.replace(tasks=(task,), pretrain_steps=round(self.pretrain_steps * weight / sum(self.task_weights)))
 
     @classmethod
     def for_profile(cls, profile: str, seed: int = 0) -> "IdcConfig":
@@ -62,9 +75,9 @@ class IdcConfig:
             profile,
             smoke=cls(GridCnnConfig(image_size=32, grid=2, width=8, steps=10, batch_size=16), n_pairs=150,
                       image_size=32, d_model=32, heads=2, cross_layers=1, pretrain_steps=6, finetune_steps=6,
-                      batch_size=16, warmup=2, seed=seed),
+                      reduced_finetune_steps=6, batch_size=16, warmup=2, seed=seed),
             standard=cls(GridCnnConfig(), seed=seed),
             full=cls(GridCnnConfig(steps=3000, batch_size=128), n_pairs=10000, d_model=256, heads=8, cross_layers=3,
-                     pretrain_steps=8000, finetune_steps=6000, batch_size=128, lr=5e-4, warmup=500, n_negatives=6,
-                     seed=seed),
+                     pretrain_steps=8000, finetune_steps=6000, reduced_finetune_steps=2000, batch_size=128, lr=5e-4,
+                     warmup=500, n_negatives=6, seed=seed),
         )

@@ -138,13 +138,17 @@ def oracle_check(caption: str, change_type: str, before: Scene | None, after: Sc
 
 
 def oracle_accuracy(checks: list[dict | None], types: list[str]) -> dict[str, dict] | None:
-    """Share of captions of the right type and fully correct, over all pairs and per change type.
+    """Share of captions of the right type and fully correct, over all pairs ("total"), over the changed pairs
+    alone ("changed", when there are any) and per change type.
 
     Introduced in notebook 05_idc_difference_captioning.
     """
     if any(c is None for c in checks):
         return None
     groups = {"total": list(range(len(checks)))}
+    changed = [k for k, t in enumerate(types) if t != DISTRACTOR]
+    if changed:
+        groups["changed"] = changed
     groups.update({t: [k for k, u in enumerate(types) if u == t] for t in dict.fromkeys(types)})
     return {name: {field: 100.0 * float(np.mean([checks[k][field] for k in rows])) for field in ("type", "correct")}
             for name, rows in groups.items()}

@@ -40,7 +40,11 @@ def pretrained_model(config: IdcConfig, data: IdcData, vocab: Vocabulary, device
 
 def finetuned_model(config: IdcConfig, data: IdcData, vocab: Vocabulary, share: float, device,
                     pretrained: DifferenceTransformer) -> tuple[DifferenceTransformer, dict]:
-    """`pretrained` fine-tuned on a share of the training pairs (cached). Introduced in notebook 05."""
+    """`pretrained` fine-tuned on a share of the training pairs for config.steps_for(share) steps (cached).
+
+    Introduced in notebook 05_idc_difference_captioning.
+    """
+    config = config.replace(finetune_steps=config.steps_for(share))
     key = {**config.model_key(), "n_words": len(vocab), "features": list(data.features.shape), "share": share,
            "finetune_steps": config.finetune_steps, "finetune_mask_prob": config.finetune_mask_prob}
     examples = data.examples("train", share, config.seed)
@@ -92,8 +96,8 @@ def run_variant(config: IdcConfig, data: IdcData, vocab: Vocabulary, shares, dev
 
 
 def summarise(runs: dict[tuple[str, float, int], dict]) -> dict[tuple[str, float], dict]:
-    """Mean and standard deviation over seeds of each metric (total), the oracle's correct share and the change
-    accuracy, per (variant, share); runs are keyed (variant, share, seed) and hold evaluate_captions' result.
+    """Mean and standard deviation over seeds of each metric (total), the oracle's correct share (over all pairs
+    and over the changed ones) and the change accuracy, per (variant, share); runs are keyed (variant, share, seed) and hold evaluate_captions' result.
 
     Introduced in notebook 05_idc_difference_captioning.
     """
@@ -104,11 +108,11 @@ def summarise(runs: dict[tuple[str, float, int], dict]) -> dict[tuple[str, float
     for key, results in grouped.items():
         values = {m: [r["scores"]["total"][m] for r in results] for m in METRICS}
         values["oracle correct"] = [r["oracle"]["total"]["correct"] if r["oracle"] else None for r in results]
+        values["oracle on changes"] = [r["oracle"]["changed"]["correct"] if r["oracle"] else None for r in results]
         values["changed? accuracy"] = [100.0 * r["change_accuracy"] for r in results]
         table[key] = {name: None if any(v is None for v in vs) else (float(np.mean(vs)), float(np.std(vs)), len(vs))
                       for name, vs in values.items()}
     return table
-
 
 
 def claim_check(table: dict[tuple[str, float], dict], pretrained: str, shares: tuple[float, float],
