@@ -144,7 +144,9 @@ def test_rendered_edits_and_the_judge_on_a_scripted_filter():
     from tutorlib.vismin.experiment import judge_filter, rendered_edits
 
     items = rendered_edits(0, 16)
-    assert len(items) >= 14 and {i["correct"] for i in items} == {True, False}
+    assert len(items) >= 14
+    for category in ("object", "attribute", "counting", "relation"):  # each category has right and faulty edits
+        assert {i["correct"] for i in items if i["edit"].category == category} == {True, False}
     for item in items:
         assert item["edited"].shape == (3, 64, 64)
         assert (item["region"] is None) == isinstance(item["edit"], LayoutEdit)

@@ -36,7 +36,7 @@ def rendered_edits(seed: int, n: int, image_size: int = 64, offset: int = JUDGE_
         edit = grammar_edit(scene, boxes, category, seed=index)
         if isinstance(edit, Rejection):
             continue
-        faulty = bool(index % 2)
+        faulty = bool((index // len(CATEGORIES)) % 2)  # every category gets right and faulty edits
         region = boxes[Oracle(scene).select(**phrase_filter(edit.selected_phrase))[0]] \
             if isinstance(edit, EditInstruction) else None
         items.append({"edit": edit, "region": region, "correct": not faulty, "source": rendering.images[b],
