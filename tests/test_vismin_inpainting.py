@@ -68,12 +68,14 @@ def test_inpaint_changes_the_region_only_and_is_seeded(clip):
 
 
 def test_saved_inpainter_loads_back_and_missing_files_are_named(clip, tmp_path):
-    from tutorlib.vismin.checkpoints import load_inpainter, save_inpainter
+    from tutorlib.vismin.checkpoints import load_inpainter, save_inpainter, write_loss_curve
 
     model = Inpainter(CONFIG, clip)
-    save_inpainter(model, CONFIG, ClipConfig.for_profile("smoke"), {"history": {"loss": [[0, 1.0]]}}, tmp_path)
+    save_inpainter(model, CONFIG, ClipConfig.for_profile("smoke"), {"history": {"loss": [[0, 1.0]]},
+                   "command": "test"}, tmp_path)
     loaded, info = load_inpainter(tmp_path, torch.device("cpu"))
     assert info["history"] == {"loss": [[0, 1.0]]} and loaded.config == CONFIG
+    assert write_loss_curve(tmp_path).stat().st_size > 0
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a.half().float(), b)
     (tmp_path / "training_log.json").unlink()

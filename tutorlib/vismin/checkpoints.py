@@ -86,6 +86,20 @@ def inpainter_for(config: InpaintConfig, clip_config: ClipConfig, device: torch.
                         lambda m: {"history": train_inpainter(m, config, device).to_dict()})
 
 
+def write_loss_curve(folder: Path) -> Path:
+    """loss_curve.png beside a saved inpainter, drawn from its training_log.json. Introduced in notebook 04."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tutorlib.plots import plot_losses
+
+    log = json.loads((folder / "training_log.json").read_text())
+    figure = plot_losses(log["history"], smooth=10)
+    figure.suptitle(log["command"], fontsize=8)
+    figure.savefig(folder / "loss_curve.png", dpi=80, bbox_inches="tight")
+    return folder / "loss_curve.png"
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Train the standard inpainter (resumable) and write the shipped checkpoint."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -104,6 +118,7 @@ def main(argv: list[str] | None = None) -> Path:
     log = {"command": f"{COMMAND} --steps {args.steps}", "device": str(device), "seconds": time.time() - start,
            "history": history.to_dict(), "unet_parameters": sum(p.numel() for p in model.unet.parameters())}
     save_inpainter(model, config, clip_config, log, args.out)
+    write_loss_curve(args.out)
     print(f"wrote {args.out} ({log['seconds']:.0f} s)")
     return args.out
 
