@@ -127,8 +127,8 @@ def tiny_random_pipeline(seed: int = 0, layers: int = 2, width: int = 64):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast, pipeline
 
-    words = list(VOCABULARY.words) + list(PHRASE_KEYS + LAYOUT_KEYS[2:3] + LAYOUT_KEYS[4:]) + \
-        [":", ";", "[", "]", ",", "\n"] + [str(v) for v in range(128)]
+    words = list(VOCABULARY.words) + list(PHRASE_KEYS + LAYOUT_KEYS) + [":", ";", "[", "]", ",", "\n"] + \
+        [str(v) for v in range(128)]
     vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
