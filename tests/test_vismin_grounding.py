@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from tutorlib.vismin.grounding import (GroundingConfig, GroundingData, PhraseGrounder, box_iou, confident_component,
-                                       encode_phrases, ground, load_grounder, mask_box, mask_iou)
+                                       encode_phrases, ground, load_grounder, mask_iou)
+from tutorlib.world.views.minimal_change import mask_box
 from tutorlib.world.views.simat import phrase_filter
 
 

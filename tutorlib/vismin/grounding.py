@@ -21,10 +21,10 @@ from tutorlib.profiles import by_profile
 from tutorlib.world.render import Rendering
 from tutorlib.world.scene import Scene
 from tutorlib.world.text import object_phrase
-from tutorlib.world.views.minimal_change import field_sets, look_filter
+from tutorlib.world.views.minimal_change import field_sets, look_filter, mask_box
 
 from .fit import fit
-from .instructions import VOCABULARY, Box
+from .instructions import VOCABULARY, Box, visible_objects
 from .sources import rendered_scenes, to_unit
 
 # Grounding-DINO's rule in VisMin: a box covering more than this share of the image is dropped.
@@ -110,7 +110,7 @@ class GroundingData:
         self.config = config
         self.scenes, self.rendering = rendered_scenes(config.seed, "grounding-train", range(config.pool),
                                                       config.image_size)
-        self.visible = [sorted(int(i) for i in ids.unique() if i >= 0) for ids in self.rendering.ids]
+        self.visible = [visible_objects(self.rendering, b) for b in range(config.pool)]
 
     def batch(self, step: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
         config = self.config
@@ -148,14 +148,6 @@ def load_grounder(config: GroundingConfig, device: torch.device) -> tuple[Phrase
     model, info = cached_model("vismin-grounding", asdict(config), lambda: PhraseGrounder(config),
                                lambda m: {"history": train_grounder(m, config, device).to_dict()})
     return model.to(device).eval(), info
-
-
-def mask_box(mask: torch.Tensor) -> Box | None:
-    """Box (x, y, w, h) around the True pixels of a (S, S) mask; None when empty. Introduced in notebook 04."""
-    rows, cols = torch.nonzero(mask.any(dim=1)).flatten(), torch.nonzero(mask.any(dim=0)).flatten()
-    if len(rows) == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
 
 
 def confident_component(probability: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -211,7 +203,7 @@ def evaluate_grounder(model: PhraseGrounder, config: GroundingConfig, n: int = 2
     scenes, rendering = rendered_scenes(config.seed, "grounding-test", range(n), config.image_size)
     images, phrases, truth = [], [], []
     for b, scene in enumerate(scenes):
-        for i in sorted(int(i) for i in rendering.ids[b].unique() if i >= 0):
+        for i in visible_objects(rendering, b):
             unique = unique_phrases(scene, i, {"shape"}, range(len(scene)))
             if unique:
                 look = min(unique, key=len)

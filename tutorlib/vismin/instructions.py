@@ -75,10 +75,14 @@ class Rejection:
     source: str = ""
 
 
+def visible_objects(rendering: Rendering, b: int) -> list[int]:
+    """Indices of the objects with at least one visible pixel in image b. Introduced in notebook 04."""
+    return sorted(int(i) for i in rendering.ids[b].unique() if i >= 0)
+
+
 def visible_boxes(rendering: Rendering, b: int) -> dict[int, Box]:
     """Box (x, y, w, h) of every object visible in image b, by object index. Introduced in notebook 04."""
-    visible = sorted(int(i) for i in rendering.ids[b].unique() if i >= 0)
-    return {i: tuple(int(v) for v in object_box(rendering, b, [i])) for i in visible}
+    return {i: tuple(int(v) for v in object_box(rendering, b, [i])) for i in visible_objects(rendering, b)}
 
 
 def unique_phrases(scene: Scene, index: int, required: Sequence[str], among: Sequence[int]) -> list[dict[str, str]]:

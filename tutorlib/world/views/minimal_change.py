@@ -80,18 +80,27 @@ def in_frame(obj: Obj) -> bool:
     return abs(obj.x) <= x_limit(obj.depth, obj.radius)
 
 
+def mask_box(mask: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """Box (x, y, w, h) around the True pixels of a (H, W) mask; None when it is empty.
+
+    Introduced in notebook 00_shapes_world.
+    """
+    rows, cols = torch.nonzero(mask.any(dim=1)).flatten(), torch.nonzero(mask.any(dim=0)).flatten()
+    if len(rows) == 0:
+        return None
+    # w = last column - first column + 1, h likewise with rows
+    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+
+
 def object_box(rendering: Rendering, b: int, objects: Sequence[int]) -> torch.Tensor:
     """(4,) int64 box x, y, w, h in pixels around the visible pixels of `objects` in image b.
 
     Introduced in notebook 00_shapes_world.
     """
-    mask = torch.isin(rendering.ids[b], torch.tensor(list(objects), device=rendering.ids.device))
-    if not mask.any():
+    box = mask_box(torch.isin(rendering.ids[b], torch.tensor(list(objects), device=rendering.ids.device)))
+    if box is None:
         raise ValueError(f"objects {list(objects)} are not visible in image {b}")
-    rows = torch.nonzero(mask.any(dim=1)).flatten()
-    cols = torch.nonzero(mask.any(dim=0)).flatten()
-    # w = last column - first column + 1, h likewise with rows
-    return torch.stack([cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1]).long().cpu()
+    return torch.tensor(box, dtype=torch.long)
 
 
 def edit_boxes(
