@@ -168,3 +168,46 @@ def test_benchmark_and_finetuned_scores(isolated_dirs):
                                        torch.device("cpu"))
     assert set(scores) == {"object", "attribute", "counting", "relation", "average"}
     assert all(0 <= v <= 100 for row in scores.values() for v in row.values()) and history["loss"]
+
+
+def test_rendered_training_pairs_come_from_their_own_stream():
+    from tutorlib.vismin.experiment import benchmark, rendered_training_pairs
+
+    train, bench = rendered_training_pairs(0, 8, image_size=32), benchmark(0, 8, image_size=32)
+    assert len(train) == 8 and [i["category"] for i in train[:4]] == [i["category"] for i in bench[:4]]
+    assert not any(torch.equal(t["image0"], b["image0"]) for t in train for b in bench)
+    assert torch.equal(rendered_training_pairs(0, 8, image_size=32)[3]["image1"], train[3]["image1"])
+
+
+def _table(object_, attribute, counting, relation):
+    rows = {"object": object_, "attribute": attribute, "counting": counting, "relation": relation}
+    table = {c: {"text": g, "image": g, "group": g} for c, g in rows.items()}
+    table["average"] = {k: sum(r[k] for r in table.values()) / 4 for k in ("text", "image", "group")}
+    return table
+
+
+def test_score_summary_and_claim_check_hand_cases():
+    from tutorlib.vismin.experiment import claim_check, score_summary
+
+    runs = {("vismin", 0): {"scores": _table(60, 50, 20, 0)}, ("vismin", 1): {"scores": _table(70, 54, 30, 2)},
+            ("ce-clip", 0): {"scores": _table(0, 0, 0, 0)}}
+    summary = score_summary(runs, "vismin")
+    assert summary["object"]["group"] == (65.0, 5.0) and summary["relation"]["text"] == (1.0, 1.0)
+    before = _table(50, 50, 10, 0)
+    claim = claim_check(before, summary)
+    # gains: object 15 +- 5 (raised), attribute 2 +- 2 (not raised: gain must exceed the spread), counting 15 +- 5
+    assert claim["gains"]["attribute"] == (2.0, 2.0) and claim["raised"] == {"object": True, "attribute": False,
+                                                                             "counting": True}
+    assert claim["hardest_after"] == "relation" and not claim["held"]
+    assert claim_check(_table(40, 40, 10, 0), summary)["held"]
+    assert not claim_check(_table(40, 40, 10, 0), score_summary({("vismin", 0): {"scores": _table(60, 60, 30, 40)}},
+                                                                "vismin"))["held"]  # relation is not the hardest
+    with pytest.raises(ValueError, match="no runs of loss 'plain'"):
+        score_summary(runs, "plain")
+
+
+def test_one_keep_threshold_overrides_the_per_category_ones():
+    from tutorlib.vismin.pipeline import PipelineConfig
+
+    assert PipelineConfig().thresholds() == KEEP
+    assert PipelineConfig(keep=0.0).thresholds() == {c: 0.0 for c in KEEP}

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from tutorlib.vismin.instructions import (EditInstruction, LayoutEdit, Rejection, grammar_edit, validate,
-                                          visible_boxes)
+from tutorlib.vismin.instructions import (EditInstruction, LayoutEdit, Rejection, grammar_edit, true_region,
+                                          validate, visible_boxes)
 from tutorlib.vismin.language_model import (edit_text, few_shot_prompt, language_model_edit, parse_edit,
                                             pipeline_generator, tiny_random_pipeline)
 from tutorlib.world.oracle import Oracle
@@ -53,6 +53,18 @@ def test_layout_edits_remove_one_box_or_swap_two():
         assert Oracle(SCENES[b]).count(**phrase_filter(edit.layout0[0][0])) == n
     for _, edit in edits("relation"):
         assert [b for _, b in edit.layout1] == [b for _, b in edit.layout0][::-1]
+
+
+def test_true_region_is_the_named_object_or_the_first_layout_box():
+    b, edit = edits("attribute")[0]
+    [index] = Oracle(SCENES[b]).select(**phrase_filter(edit.selected_phrase))
+    box = true_region(SCENES[b], RENDERING, b, edit)
+    assert box == BOXES[b][index]
+    ids = RENDERING.ids[b]
+    x, y, w, h = box
+    assert (ids[y : y + h, x : x + w] == index).any() and not (ids[:, :x] == index).any()
+    b, layout = edits("counting")[0]
+    assert true_region(SCENES[b], RENDERING, b, layout) == layout.layout0[0][1]
 
 
 def test_grammar_is_deterministic_and_rejects_unknown_category():

@@ -1,7 +1,7 @@
 """The VisMin notebook's settings, one constructor per profile. Introduced in notebook 04_vismin_minimal_change."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from tutorlib.clip import ClipConfig
 from tutorlib.profiles import by_profile
@@ -36,14 +36,14 @@ class VisminConfig:
             profile,
             smoke=cls(ClipConfig.for_profile("smoke", seed), GroundingConfig.for_profile("smoke", seed),
                       InpaintConfig.for_profile("smoke", seed), VqaConfig.for_profile("smoke", seed),
-                      PipelineConfig(sources=16, chunk=8, sample_steps=2, seed=seed),
+                      PipelineConfig(sources=16, chunk=8, sample_steps=2, seed=seed, keep=0.0),
                       FinetuneConfig(steps=4, pairs_per_batch=4, seed=seed), benchmark=16, judge_edits=16,
                       use_shipped_inpainter=False, seed=seed),
             standard=cls(ClipConfig.for_profile("standard", seed), GroundingConfig.for_profile("standard", seed),
                          InpaintConfig.for_profile("standard"), VqaConfig.for_profile("standard", seed),
-                         PipelineConfig(seed=seed), FinetuneConfig(seed=seed), seed=seed),
+                         PipelineConfig(sample_steps=10, seed=seed), FinetuneConfig(seed=seed), seed=seed),
             full=cls(ClipConfig.for_profile("full", seed), GroundingConfig.for_profile("full", seed),
                      InpaintConfig.for_profile("full", seed), VqaConfig.for_profile("full", seed),
-                     PipelineConfig(sources=8000, chunk=500, seed=seed), replace(FinetuneConfig(), seed=seed),
+                     PipelineConfig(sources=8000, chunk=500, seed=seed), FinetuneConfig(steps=1000, pairs_per_batch=128, seed=seed),
                      benchmark=2000, judge_edits=1000, use_shipped_inpainter=False, seed=seed),
         )

@@ -22,9 +22,11 @@ from tutorlib.training import History, train_loop
 class FinetuneConfig:
     """How the CLIP is fine-tuned on minimal-change pairs."""
 
-    steps: int = 600  # optimizer steps
+    steps: int = 300  # optimizer steps
     pairs_per_batch: int = 64  # minimal-change pairs per step (2 images and 2 captions each)
-    lr: float = 5e-5  # AdamW learning rate (constant); 1e-3 forgets attributes, 5e-5 keeps them
+    # AdamW learning rate (constant). The paper's 5e-6 barely moves this small CLIP trained from scratch at 1e-3;
+    # measured in notebook 04, 3e-4 lets thousands of exactly rendered pairs raise the scores within 300 steps.
+    lr: float = 3e-4
     weight_decay: float = 0.1  # AdamW weight decay
     seed: int = 0  # order of the training pairs
     loss: str = "vismin"  # "vismin" (pairs in the batch) or "ce-clip" (negative captions, rank and intra-modal terms)

@@ -85,6 +85,14 @@ def visible_boxes(rendering: Rendering, b: int) -> dict[int, Box]:
     return {i: tuple(int(v) for v in object_box(rendering, b, [i])) for i in visible_objects(rendering, b)}
 
 
+def true_region(scene: Scene, rendering: Rendering, b: int, edit: "Edit") -> Box:
+    """The exact box of the region an edit changes in image b: the object its SelectedPhrase names, or for a
+    layout edit its first Layout0 box. Introduced in notebook 04_vismin_minimal_change."""
+    if isinstance(edit, LayoutEdit):
+        return edit.layout0[0][1]
+    return visible_boxes(rendering, b)[Oracle(scene).select(**phrase_filter(edit.selected_phrase))[0]]
+
+
 def unique_phrases(scene: Scene, index: int, required: Sequence[str], among: Sequence[int]) -> list[dict[str, str]]:
     """Filters (attribute -> value) that contain `required` and match object `index` alone among `among`.
 

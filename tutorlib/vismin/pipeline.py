@@ -18,14 +18,13 @@ import torch
 from tutorlib.cache import cache_path
 from tutorlib.paths import atomic_write
 from tutorlib.progress import progress
-from tutorlib.world.oracle import Oracle
 from tutorlib.world.views.minimal_change import CATEGORIES
 from tutorlib.world.views.simat import phrase_filter
 
 from .filtering import KEEP, Verdict, filter_edits
 from .grounding import PhraseGrounder, box_iou, ground
 from .inpainting import Inpainter, inpaint
-from .instructions import Box, Edit, EditInstruction, Rejection, grammar_edit, validate, visible_boxes
+from .instructions import Box, Edit, EditInstruction, Rejection, grammar_edit, true_region, validate, visible_boxes
 from .sources import rendered_scenes
 from .vqa import VqaModel
 
@@ -44,6 +43,11 @@ class PipelineConfig:
     sample_steps: int = 25  # DDIM steps of the inpainter
     seed: int = 0
     categories: tuple[str, ...] = CATEGORIES
+    keep: float | None = None  # one keep threshold for every category; None means VisMin's (KEEP)
+
+    def thresholds(self) -> dict[str, float]:
+        """The filter's keep threshold per category."""
+        return dict(KEEP) if self.keep is None else {category: self.keep for category in KEEP}
 
 
 def grow(box: Box, factor: float, size: int) -> Box:
@@ -125,7 +129,7 @@ def process_sources(config: PipelineConfig, indices: Sequence[int], categories: 
     for k, (edit, b) in enumerate(zip(edits, rows)):
         record = records[b]
         if isinstance(edit, EditInstruction):
-            truth = visible_boxes(rendering, b)[Oracle(scenes[b]).select(**phrase_filter(edit.selected_phrase))[0]]
+            truth = true_region(scenes[b], rendering, b, edit)
             record["true_region"] = list(truth)
             if regions[k] is None:
                 record.update(stage="grounding", reason="the phrase was not found (or its box covers > 85%)")
@@ -137,14 +141,15 @@ def process_sources(config: PipelineConfig, indices: Sequence[int], categories: 
     source_images = rendering.images[[rows[k] for k in survivors]]
     edited = realise(inpainter, source_images, kept_edits, [regions[k] for k in survivors], config.seed + indices[0],
                      config.sample_steps) if survivors else source_images
-    verdicts: list[Verdict] = filter_edits(vqa, edited, kept_edits, [regions[k] for k in survivors]) if survivors else []
+    verdicts: list[Verdict] = filter_edits(vqa, edited, kept_edits, [regions[k] for k in survivors],
+                                                  config.thresholds()) if survivors else []
     for k, verdict in zip(survivors, verdicts):
         record = records[rows[k]]
         record.update(global_score=verdict.global_score, local_score=verdict.local_score,
                       answers=[list(a) for a in verdict.answers])
         if not verdict.keep:
             record.update(stage="filter", reason=f"VQA scores {verdict.global_score:.2f} global, "
-                          f"{verdict.local_score:.2f} local, below {KEEP[edits[k].category]}")
+                          f"{verdict.local_score:.2f} local, below {config.thresholds()[edits[k].category]}")
     return {"records": records, "sources": rendering.images, "edited": edited,
             "edited_rows": [rows[k] for k in survivors]}
 
