@@ -11,18 +11,17 @@ Introduced in notebook 04_vismin_minimal_change.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from tutorlib.cache import cached_model, config_hash
 from tutorlib.clip import WORLD_MEAN, WORLD_STD, Clip, ClipConfig, WorldTokenizer, build_clip, load
 from tutorlib.device import pick_device
-from tutorlib.paths import atomic_write, data_dir, repo_root
+from tutorlib.paths import data_dir, repo_root
+from tutorlib.shipped import read_shipped, save_shipped, ships, write_loss_curve
 from tutorlib.training import History
 
 from .inpainting import InpaintConfig, Inpainter, train_inpainter
@@ -41,63 +40,34 @@ def _clip_for(clip_config: ClipConfig, device: torch.device) -> Clip:
 
 
 def save_inpainter(model: Inpainter, config: InpaintConfig, clip_config: ClipConfig, log: dict, folder: Path) -> None:
-    """model.safetensors (float16), config.json (inpainter and CLIP configs) and training_log.json.
+    """The inpainter as a shipped checkpoint; config.json holds the inpainter and CLIP configs.
 
     Introduced in notebook 04_vismin_minimal_change.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().to(torch.float16).contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(weights, str(folder / "model.safetensors"))
-    meta = {"inpaint": asdict(config), "clip": asdict(clip_config)}
-    for name, contents in (("config.json", meta), ("training_log.json", log)):
-        with atomic_write(folder / name) as temporary:
-            temporary.write_text(json.dumps(contents, indent=1) + "\n")
+    save_shipped(model, {"inpaint": asdict(config), "clip": asdict(clip_config)}, log, folder)
 
 
 def load_inpainter(folder: Path, device: torch.device) -> tuple[Inpainter, dict]:
     """An Inpainter from a saved folder (its text tower is in the weights). Introduced in notebook 04."""
-    for needed in ("model.safetensors", "config.json", "training_log.json"):
-        if not (folder / needed).is_file():
-            raise FileNotFoundError(f"{folder / needed}: missing; a saved inpainter holds model.safetensors, "
-                                    f"config.json and training_log.json ({COMMAND} writes them)")
-    meta = json.loads((folder / "config.json").read_text())
+    meta, weights, log = read_shipped(folder, COMMAND)
     config = InpaintConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["inpaint"].items()})
     clip_config = ClipConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["clip"].items()})
     skeleton = Clip(build_clip(clip_config), WorldTokenizer(clip_config.context_length), clip_config.image_size,
                     WORLD_MEAN, WORLD_STD)
     model = Inpainter(config, skeleton)
-    weights = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
     model.load_state_dict(weights)
-    log = json.loads((folder / "training_log.json").read_text())
-    return model.to(device).eval(), {**log, "from_checkpoint": str(folder)}
+    return model.to(device).eval(), log
 
 
 def inpainter_for(config: InpaintConfig, clip_config: ClipConfig, device: torch.device,
                   use_shipped: bool) -> tuple[Inpainter, dict]:
     """The shipped inpainter when `use_shipped` and its configs equal the requested ones; otherwise one from the
     cache, trained when absent. Introduced in notebook 04_vismin_minimal_change."""
-    folder = shipped_dir()
-    if use_shipped and (folder / "config.json").is_file():
-        meta = json.loads((folder / "config.json").read_text())
-        if config_hash(meta) == config_hash({"inpaint": asdict(config), "clip": asdict(clip_config)}):
-            return load_inpainter(folder, device)
+    if use_shipped and ships(shipped_dir(), {"inpaint": asdict(config), "clip": asdict(clip_config)}):
+        return load_inpainter(shipped_dir(), device)
     clip = _clip_for(clip_config, device)
     return cached_model(NAME, {"inpaint": asdict(config), "clip": asdict(clip_config)}, lambda: Inpainter(config, clip),
                         lambda m: {"history": train_inpainter(m, config, device).to_dict()})
-
-
-def write_loss_curve(folder: Path) -> Path:
-    """loss_curve.png beside a saved inpainter, drawn from its training_log.json. Introduced in notebook 04."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from tutorlib.plots import plot_losses
-
-    log = json.loads((folder / "training_log.json").read_text())
-    figure = plot_losses(log["history"], smooth=10)
-    figure.suptitle(log["command"], fontsize=8)
-    figure.savefig(folder / "loss_curve.png", dpi=80, bbox_inches="tight")
-    return folder / "loss_curve.png"
 
 
 def main(argv: list[str] | None = None) -> Path:
