@@ -22,13 +22,7 @@ TINY = replace(GanConfig(), image_size=32, z_dim=8, widths=(16, 8, 8, 4), d_widt
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on several contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def models():

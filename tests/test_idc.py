@@ -22,13 +22,7 @@ matplotlib.use("Agg")
 CONFIG = IdcConfig.for_profile("smoke").replace(n_negatives=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small models train far faster on one thread when the CPU is shared (two threads fight for the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
