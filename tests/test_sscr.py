@@ -10,11 +10,11 @@ from dataclasses import replace  # noqa: E402
 
 from tutorlib.formats import FormatError  # noqa: E402
 from tutorlib.sscr.config import SscrConfig  # noqa: E402
-from tutorlib.sscr.counterfactual import counterfactual, new_object_words, swap_words  # noqa: E402
+from tutorlib.sscr.counterfactual import counterfactual, coverage, new_object_words, swap_words  # noqa: E402
 from tutorlib.sscr.data import DialogueTensors, load_split, to_signed  # noqa: E402
 from tutorlib.sscr.detector import Detector, detect, detector_loss  # noqa: E402
-from tutorlib.sscr.editor import (Discriminator, Editor, aux_bce, hinge_d, hinge_g, kl_loss,  # noqa: E402
-                                  r1_penalty)
+from tutorlib.sscr.editor import (Discriminator, Editor, aux_bce, change_l1, hinge_d, hinge_g,  # noqa: E402
+                                  kl_loss, r1_penalty)
 from tutorlib.sscr.explainer import Explainer  # noqa: E402
 from tutorlib.sscr.explore import draw_instructions, show_sequences  # noqa: E402
 from tutorlib.sscr.metrics import per_sample_prf, relation_agreement, score  # noqa: E402
@@ -102,6 +102,19 @@ def test_counterfactuals_change_the_instruction_and_keep_the_reference():
 # ---------------------------------------------------------------------------------------------------------
 # Metrics
 # ---------------------------------------------------------------------------------------------------------
+def test_coverage_by_hand():
+    dialogues = [["add a red cube at the center", "add a blue sphere behind it on the left"],
+                 ["add a red cube at the center", "add a red sphere behind it on the left"]]
+    result = coverage(dialogues, np.random.default_rng(0), samples=200)
+    # 3 of the 24 entities appear (red cube twice): the fewest is 0, the median 0
+    assert result["fewest turns per entity"] == 0 and result["median turns per entity"] == 0
+    # a colour-only swap "blue sphere" <-> "red sphere" gives the other dialogue's text; a swap of the first
+    # turn never does (no text "add a <other> cube at the center"); so the share is strictly between 0 and 100
+    assert 0 < result["counterfactuals seen in training (%)"] < 100
+    with pytest.raises(ValueError, match="at least one"):
+        coverage([], np.random.default_rng(0))
+
+
 def test_precision_recall_f1_by_hand():
     detected = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0], [1, 0, 1, 0]], dtype=torch.float)
     labels = torch.tensor([[1, 0, 1, 0], [1, 0, 0, 0], [1, 0, 1, 0]], dtype=torch.float)
@@ -141,6 +154,17 @@ def test_losses_by_hand():
     w = torch.tensor([1.0, 2.0, 2.0])
     assert r1_penalty(x @ w, x).item() == pytest.approx(0.5 * 9.0)
     assert aux_bce(torch.zeros(2, 24), torch.ones(2, 24)).item() == pytest.approx(np.log(2))
+
+
+def test_change_l1_by_hand():
+    previous = torch.zeros(1, 3, 2, 2)
+    real = previous.clone()
+    real[0, :, 0, 0] = 1.0  # the turn changes one pixel of four
+    # the whole canvas: 3 errors of 1 over 12 values = 0.25; the changed pixel: 3 errors of 1 over 3 values = 1
+    assert change_l1(previous, real, previous).item() == pytest.approx(0.25 + 1.0)
+    assert change_l1(real, real, previous).item() == pytest.approx(0.0)
+    # no change at all: only the mean over the canvas
+    assert change_l1(previous + 0.5, previous, previous).item() == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("size", [16, 32])
@@ -251,7 +275,8 @@ def test_training_is_deterministic(data, vocab):
         runs.append(train_editor(parts, data, TINY, 2, vocab, "cpu").to_dict())
     assert runs[0] == runs[1]
     batch = data.batch(torch.arange(2), "cpu")
-    assert set(gan_step(parts, batch, TINY, r1_every=0)) == {"D", "D aux", "G adversarial", "G aux", "KL"}
+    assert set(gan_step(parts, batch, TINY, r1_every=0)) == {"D", "D aux", "G adversarial", "G aux", "KL",
+                                                              "G reconstruction"}
 
 
 def test_drawing_uses_own_canvases_and_is_seeded(data, vocab):

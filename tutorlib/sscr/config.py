@@ -27,11 +27,13 @@ class SscrConfig:
     lambda_aux: float = 5.0  # weight of the auxiliary object loss (i-CLEVR: 5)
     gamma_r1: float = 1.0  # weight of the R1 penalty on real images
     r1_every: int = 4  # R1 is computed every r1_every steps, weighted by r1_every (lazy regularisation)
+    lambda_rec: float = 100.0  # weight of the L1 reconstruction of the canvas and its change (not in GeNeVA;
+    # pix2pix's weight): without it the GAN alone does not learn what to draw on a CPU budget (notebook, section 2)
     lambda_kl: float = 1.0  # weight of the KL of the conditioning augmentation
     lambda_explainer: float = 1.0  # weight of the frozen explainer's token loss (real and counterfactual)
-    baseline_steps: int = 250  # stage 1: the editor alone
+    baseline_steps: int = 500  # stage 1: the editor alone
     explainer_steps: int = 600  # stage 2: the explainer on ground-truth pairs
-    sscr_steps: int = 120  # stage 3: continued from stage 1, once plain and once with SSCR
+    sscr_steps: int = 150  # stage 3: continued from stage 1, once plain and once with SSCR
     explainer_lr: float = 3e-3  # Adam learning rate of the explainer
     detector_steps: int = 250  # steps of the evaluation detector (128 canvases each)
     detector_lr: float = 2e-3  # Adam learning rate of the detector

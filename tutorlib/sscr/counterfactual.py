@@ -77,3 +77,25 @@ def counterfactual(text: str, rng: np.random.Generator) -> str:
     flips = [k for k, ok in (("lateral", lateral), ("depth", depth)) if ok]
     flip = flips[rng.integers(len(flips))] if "relation" in chosen else None
     return swap_words(text, new_color, new_shape, flip == "lateral", flip == "depth")
+
+
+def coverage(instructions: list[list[str]], rng: np.random.Generator, samples: int = 1000) -> dict[str, float]:
+    """How far counterfactuals reach beyond a set of training dialogues: the fewest and the median number of turns
+    that add each of the 24 entities, and the share (%) of `samples` counterfactuals of random training
+    instructions that are themselves, word for word, some training instruction.
+
+    Introduced in notebook 01_sscr_iterative_editing.
+    """
+    texts = [t for dialogue in instructions for t in dialogue]
+    if not texts:
+        raise ValueError("coverage needs at least one instruction")
+    counts = {f"{shape} {color}": 0 for shape in SHAPES for color in COLORS}
+    for text in texts:
+        color, shape = new_object_words(text)
+        if color and shape:
+            counts[f"{shape} {color}"] += 1
+    seen = set(texts)
+    drawn = [counterfactual(texts[k], rng) for k in rng.integers(len(texts), size=samples)]
+    return {"fewest turns per entity": float(min(counts.values())),
+            "median turns per entity": float(np.median(list(counts.values()))),
+            "counterfactuals seen in training (%)": 100 * float(np.mean([t in seen for t in drawn]))}

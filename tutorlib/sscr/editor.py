@@ -83,10 +83,11 @@ def _check_size(size: int) -> None:
 
 class Editor(nn.Module):
     """GeNeVA's generator side: h_t = GRU_turns(LayerNorm(BiGRU(instruction_t)), h_{t-1}); the previous canvas
-    encoded to features at size / 4; the generator draws from (conditioning augmentation of h_t, noise z),
-    joins the previous-canvas features at size / 4, and outputs an RGB drawing and a soft mask m that is
-    pasted over the previous canvas: x_t = m * rgb + (1 - m) * x_{t-1} (a change from GeNeVA, which redraws
-    the whole canvas, so that a small CPU budget need not learn to copy the canvas first).
+    encoded to features at size / 4; the generator starts from (conditioning augmentation of h_t, noise z),
+    normalises every block with batch norm conditioned on h_t itself, joins the previous-canvas features at
+    size / 4, and outputs an RGB drawing and a soft mask m that is pasted over the previous canvas:
+    x_t = m * rgb + (1 - m) * x_{t-1} (a change from GeNeVA, which redraws the whole canvas, so that a small CPU
+    budget need not learn to copy the canvas first).
 
     Introduced in notebook 01_sscr_iterative_editing.
     """
@@ -111,7 +112,7 @@ class Editor(nn.Module):
         # The canvas features (size / 4) join the input of this block.
         self.join_before = int(math.log2(config.image_size // 16))
         self.blocks = nn.ModuleList(
-            UpBlock(widths[k] + (2 * c if k == self.join_before else 0), widths[k + 1], cond)
+            UpBlock(widths[k] + (2 * c if k == self.join_before else 0), widths[k + 1], config.history_dim)
             for k in range(len(widths) - 1)
         )
         self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], 4, 3, padding=1))
@@ -145,7 +146,7 @@ class Editor(nn.Module):
         for k, block in enumerate(self.blocks):
             if k == self.join_before:
                 x = torch.cat([x, features], dim=1)
-            x = block(x, cond)
+            x = block(x, h)
         rgb, mask = self.out(x).split([3, 1], dim=1)
         # x_t = m * rgb + (1 - m) * x_{t-1}
         mask = torch.sigmoid(mask)
@@ -232,6 +233,16 @@ def aux_bce(logits: torch.Tensor, objects: torch.Tensor) -> torch.Tensor:
     Introduced in notebook 01_sscr_iterative_editing.
     """
     return F.binary_cross_entropy_with_logits(logits, objects)
+
+
+def change_l1(fake: torch.Tensor, real: torch.Tensor, previous: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
+    """Reconstruction on the canvas and on the change: mean |fake - real| over all pixels plus the same mean over the
+    pixels the turn changes (|real - previous| > threshold in any channel). Not in GeNeVA: see notebook
+    01_sscr_iterative_editing for why a CPU budget needs it.
+    """
+    error = (fake - real).abs()
+    region = ((real - previous).abs().amax(dim=1, keepdim=True) > threshold).expand_as(error)
+    return error.mean() + error[region].mean() if region.any() else error.mean()
 
 
 def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from .config import SscrConfig
 from .counterfactual import counterfactual
 from .data import DialogueTensors, to_signed
 from .detector import Detector, detector_loss
-from .editor import Discriminator, Editor, aux_bce, hinge_d, hinge_g, kl_loss, r1_penalty
+from .editor import Discriminator, Editor, aux_bce, change_l1, hinge_d, hinge_g, kl_loss, r1_penalty
 from .explainer import Explainer
 from .text import encode
 
@@ -71,7 +71,8 @@ def gan_step(parts: GanParts, batch: dict, config: SscrConfig, explainer: Explai
 
     D: hinge(real, wrong = real under a rolled state, fake) + lambda_aux BCE(aux(real), added) + gamma R1(real)
        (R1 only when r1_every > 0, then weighted by r1_every; pass 0 on the steps in between).
-    G: -D(fake) + lambda_aux BCE(aux(fake), added) + lambda_kl KL, and with a frozen `explainer` (SSCR):
+    G: -D(fake) + lambda_aux BCE(aux(fake), added) + lambda_kl KL + lambda_rec L1(fake, real on canvas and change),
+       and with a frozen `explainer` (SSCR):
        + lambda_explainer (CE(I | x_prev, fake) + CE(I' | x_prev, fake')), fake' drawn for the counterfactual I'.
     Introduced in notebook 01_sscr_iterative_editing.
     """
@@ -104,9 +105,10 @@ def gan_step(parts: GanParts, batch: dict, config: SscrConfig, explainer: Explai
     phi_fake = discriminator.pool(discriminator.image(fake), previous_features)
     d_fake, aux_fake = discriminator.judge(phi_fake, h), discriminator.aux(phi_fake)
     loss_adv, loss_aux_g, loss_kl = hinge_g(d_fake), aux_bce(aux_fake, added), kl_loss(mu, logvar)
-    loss_g = loss_adv + config.lambda_aux * loss_aux_g + config.lambda_kl * loss_kl
+    loss_rec = change_l1(fake, real.detach(), previous)
+    loss_g = loss_adv + config.lambda_aux * loss_aux_g + config.lambda_kl * loss_kl + config.lambda_rec * loss_rec
     losses = {"D": loss_d.item(), "D aux": loss_aux_d.item(), "G adversarial": loss_adv.item(),
-              "G aux": loss_aux_g.item(), "KL": loss_kl.item()}
+              "G aux": loss_aux_g.item(), "KL": loss_kl.item(), "G reconstruction": loss_rec.item()}
     if r1_every:
         losses["R1"] = loss_r1.item()
     if explainer is not None:
