@@ -325,9 +325,11 @@ def test_summary_table_and_gains_by_hand():
     rows = summarise(scores)
     assert rows[(1.0, "baseline", "detector")]["f1"] == pytest.approx((52.0, 2.0))
     assert rows[(0.2, "SSCR", "detector")]["rsim"] == pytest.approx((20.0, 0.0))
-    gains = sscr_gains(rows)
+    gains = sscr_gains(scores)
     assert list(gains) == [1.0, 0.2]
-    assert gains[1.0]["f1"] == pytest.approx(2.0) and gains[0.2]["f1"] == pytest.approx(8.0)
+    # paired differences: 100% -> 2, 2 (mean 2, std 0); 20% -> 10, 6 (mean 8, std 2); rsim is half of F1
+    assert gains[1.0]["f1"] == pytest.approx((2.0, 0.0)) and gains[0.2]["f1"] == pytest.approx((8.0, 2.0))
+    assert gains[0.2]["rsim"] == pytest.approx((4.0, 1.0))
     table = format_table(rows).splitlines()
     assert len(table) == 5 and "20%" in table[3] and "32.0 ± 2.0" in table[3]
 
@@ -356,6 +358,20 @@ def test_run_share_trains_then_loads_from_the_cache(isolated_dirs, data, vocab):
     batch = data.batch(torch.arange(len(data)), "cpu")
     accuracy = explainer_word_accuracy(models["explainer"], vocab, batch["previous"], batch["images"], batch["ids"])
     assert set(accuracy) == {"color", "shape"} and all(0 <= v <= 100 for v in accuracy.values())
+
+
+def test_stage_one_editor_matches_run_share_and_is_cached(isolated_dirs, data, vocab):
+    from tutorlib.sscr.experiment import run_share, stage_one_editor
+
+    editor, info = stage_one_editor(TINY, 0.5, data, vocab, "cpu")
+    assert not info["from_cache"] and info["history"]["D"][-1][0] == TINY.baseline_steps - 1
+    models, _ = run_share(TINY, 0.5, data, vocab, "cpu")
+    for a, b in zip(editor.state_dict().values(), models["stage 1"].state_dict().values()):
+        assert torch.equal(a, b)
+    again, info2 = stage_one_editor(TINY, 0.5, data, vocab, "cpu")
+    assert info2["from_cache"] and torch.equal(again.start.weight, editor.start.weight)
+    other, _ = stage_one_editor(replace(TINY, lambda_rec=0.0), 0.5, data, vocab, "cpu")
+    assert not torch.equal(other.start.weight, editor.start.weight)
 
 
 def test_detector_report_on_perfect_detections(data, monkeypatch):

@@ -32,7 +32,7 @@ class SscrConfig:
     lambda_kl: float = 1.0  # weight of the KL of the conditioning augmentation
     lambda_explainer: float = 1.0  # weight of the frozen explainer's token loss (real and counterfactual)
     baseline_steps: int = 500  # stage 1: the editor alone
-    explainer_steps: int = 600  # stage 2: the explainer on ground-truth pairs
+    explainer_steps: int = 1800  # stage 2: the explainer on ground-truth pairs (until it reads shapes: section 7)
     sscr_steps: int = 150  # stage 3: continued from stage 1, once plain and once with SSCR
     explainer_lr: float = 3e-3  # Adam learning rate of the explainer
     detector_steps: int = 250  # steps of the evaluation detector (128 canvases each)

@@ -114,6 +114,26 @@ def trained_explainer(config: SscrConfig, share: float, train: DialogueTensors, 
     return explainer.to(device).eval(), info
 
 
+def stage_one_editor(config: SscrConfig, share: float, train: DialogueTensors, vocab: Vocabulary,
+                     device) -> tuple[Editor, dict]:
+    """Stage 1 alone for one seed and share (train-or-load, cached), trained exactly as in run_share: for
+    comparing editor settings such as lambda_rec = 0. Introduced in notebook 01_sscr_iterative_editing.
+    """
+    data = train.head(share)
+    key = {"config": asdict(config), "share": share, "n_dialogues": len(data), "vocabulary": vocab.words}
+
+    def fit(editor):
+        torch.manual_seed(config.seed)
+        parts = GanParts.create(config, len(vocab), device)
+        start = time.perf_counter()
+        history = train_editor(parts, data, config, config.baseline_steps, vocab, device,
+                               desc=f"stage 1 (share {share:g})")
+        editor.load_state_dict(parts.editor.state_dict())
+        return {"history": history.to_dict(), "seconds": time.perf_counter() - start}
+
+    return cached_model("sscr-stage-one", key, lambda: Editor(config, len(vocab)).to(device), fit)
+
+
 def run_share(config: SscrConfig, share: float, train: DialogueTensors, vocab: Vocabulary, device,
               explainer_seed: int | None = None) -> tuple[nn.ModuleDict, dict]:
     """Stages 1-3 for one seed (config.seed) and one share of the training dialogues (train-or-load, cached).
@@ -222,11 +242,17 @@ def format_table(rows: dict, labels: str = "detector") -> str:
     return "\n".join(lines)
 
 
-def sscr_gains(rows: dict, labels: str = "detector") -> dict[float, dict[str, float]]:
-    """SSCR minus baseline (stage 3 plain), per share and metric, on the mean over seeds.
+def sscr_gains(scores: dict[tuple[int, float], dict[str, dict[str, dict[str, float]]]],
+               labels: str = "detector") -> dict[float, dict[str, tuple[float, float]]]:
+    """SSCR minus baseline per seed, then (mean, std) over seeds, per share and metric, from the same
+    scores[(seed, share)][method][labels][metric] as summarise. The two editors of a seed continue one stage-1
+    checkpoint on the same batches, so the paired difference measures SSCR alone.
 
     Introduced in notebook 01_sscr_iterative_editing.
     """
-    shares = sorted({share for share, _, _ in rows}, reverse=True)
-    return {share: {m: rows[(share, "SSCR", labels)][m][0] - rows[(share, "baseline", labels)][m][0] for m in METRICS}
-            for share in shares}
+    gains = {}
+    for share in sorted({share for _, share in scores}, reverse=True):
+        runs = [v for (_, s), v in scores.items() if s == share]
+        differences = {m: [r["SSCR"][labels][m] - r["baseline"][labels][m] for r in runs] for m in METRICS}
+        gains[share] = {m: (float(np.mean(d)), float(np.std(d))) for m, d in differences.items()}
+    return gains
