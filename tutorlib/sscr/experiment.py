@@ -123,15 +123,20 @@ def stage_one_editor(config: SscrConfig, share: float, train: DialogueTensors, v
     key = {"config": asdict(config), "share": share, "n_dialogues": len(data), "vocabulary": vocab.words}
 
     def fit(editor):
-        torch.manual_seed(config.seed)
-        parts = GanParts.create(config, len(vocab), device)
         start = time.perf_counter()
-        history = train_editor(parts, data, config, config.baseline_steps, vocab, device,
-                               desc=f"stage 1 (share {share:g})")
+        parts, history = _stage_one(config, share, data, vocab, device)
         editor.load_state_dict(parts.editor.state_dict())
-        return {"history": history.to_dict(), "seconds": time.perf_counter() - start}
+        return {"history": history, "seconds": time.perf_counter() - start}
 
     return cached_model("sscr-stage-one", key, lambda: Editor(config, len(vocab)).to(device), fit)
+
+
+def _stage_one(config: SscrConfig, share: float, data: DialogueTensors, vocab: Vocabulary, device):
+    """Stage 1 on `data` from config.seed: the trained GanParts and the loss history (as a dict)."""
+    torch.manual_seed(config.seed)
+    parts = GanParts.create(config, len(vocab), device)
+    history = train_editor(parts, data, config, config.baseline_steps, vocab, device, desc=f"stage 1 (share {share:g})")
+    return parts, history.to_dict()
 
 
 def run_share(config: SscrConfig, share: float, train: DialogueTensors, vocab: Vocabulary, device,
@@ -154,11 +159,8 @@ def run_share(config: SscrConfig, share: float, train: DialogueTensors, vocab: V
 
     def fit(models):
         seconds, histories = {}, {}
-        torch.manual_seed(config.seed)
-        parts = GanParts.create(config, len(vocab), device)
         start = time.perf_counter()
-        histories["stage 1"] = train_editor(parts, data, config, config.baseline_steps, vocab, device,
-                                            desc=f"stage 1 (share {share:g})").to_dict()
+        parts, histories["stage 1"] = _stage_one(config, share, data, vocab, device)
         seconds["stage 1"] = time.perf_counter() - start
         models["stage 1"].load_state_dict(parts.editor.state_dict())
         for method, teacher in (("baseline", None), ("SSCR", explainer)):
