@@ -11,7 +11,7 @@ PROFILE ?= auto
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,search]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -23,7 +23,7 @@ test: $(STAMP)
 		$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 notebooks
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	$(PY) -m tutorlib.lab
 
 bench: $(STAMP)
 	$(PY) -m tutorlib.world.bench
