@@ -109,3 +109,21 @@ def test_benchmark_reports_consistent_fields():
     assert result["memory_mb"] == pytest.approx(500 * 8 * 4 / 1e6)
     assert result["seconds"] > 0
     assert result["queries_per_second"] == pytest.approx(20 / result["seconds"])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_vectors_are_refused(bad):
+    database = SQUARE.clone()
+    database[2, 1] = bad
+    with pytest.raises(ValueError, match=r"vectors hold NaN or inf in 1 of 4 rows \(rows 2\)"):
+        ExactIndex(database)
+    queries = torch.ones(7, 2)
+    queries[[1, 6], 0] = bad
+    with pytest.raises(ValueError, match=r"queries hold NaN or inf in 2 of 7 rows \(rows 1, 6\)"):
+        ExactIndex(SQUARE).search(queries, 2)
+
+
+def test_many_non_finite_rows_are_summarised():
+    database = torch.full((9, 3), float("nan"))
+    with pytest.raises(ValueError, match=r"in 9 of 9 rows \(rows 0, 1, 2, 3, 4, \.\.\.\)"):
+        ExactIndex(database)

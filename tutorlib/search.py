@@ -18,6 +18,18 @@ SCORE_BUDGET = 2**25  # default query batch: at most this many scores (128 MB fl
 Exclude = Sequence[int] | torch.Tensor | None
 
 
+def check_finite(vectors: torch.Tensor, name: str) -> None:
+    """Refuse NaN and inf: they make every score of their row NaN (or inf), and top-k then ranks garbage.
+
+    Introduced in notebook 02_simat_delta_retrieval.
+    """
+    bad_rows = (~torch.isfinite(vectors.detach())).any(dim=1).nonzero().flatten()
+    if len(bad_rows):
+        shown = ", ".join(map(str, bad_rows[:5].tolist())) + (", ..." if len(bad_rows) > 5 else "")
+        raise ValueError(f"{name} hold NaN or inf in {len(bad_rows)} of {len(vectors)} rows (rows {shown}); "
+                         "drop or repair those rows first")
+
+
 class VectorIndex:
     """What every index shares: input checks, query batching and dropping each query's own id.
 
@@ -29,6 +41,7 @@ class VectorIndex:
     def __init__(self, vectors: torch.Tensor, device: str | torch.device = "cpu") -> None:
         if vectors.dim() != 2:
             raise ValueError(f"vectors must be 2-D (M, d), got shape {tuple(vectors.shape)}")
+        check_finite(vectors, "vectors")
         self.device = pick_device(str(device))
         self.vectors = vectors.detach().to(self.device, torch.float32).contiguous()
 
@@ -56,6 +69,7 @@ class VectorIndex:
         if queries.shape[1] != self.dim:
             raise ValueError(f"queries have dimension {queries.shape[1]} but the index holds "
                              f"vectors of dimension {self.dim}")
+        check_finite(queries, "queries")
         limit = len(self) if exclude is None else len(self) - 1
         if not 1 <= k <= limit:
             reason = "" if exclude is None else " (one id per query is excluded)"
