@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from tutorlib import search
-from tutorlib.search import ExactIndex, FaissIndex, benchmark, make_index, random_unit_vectors
+from tutorlib.search import (ExactIndex, FaissIndex, FaissIvfIndex, benchmark, compare_indexes, default_lists,
+                             make_index, peak_memory_gb, random_unit_vectors, recall_at_k)
 
 # four unit vectors in 2-D at 0, 45, 90 and 180 degrees
 SQUARE = torch.tensor([[1.0, 0.0], [0.5**0.5, 0.5**0.5], [0.0, 1.0], [-1.0, 0.0]])
@@ -127,3 +128,62 @@ def test_many_non_finite_rows_are_summarised():
     database = torch.full((9, 3), float("nan"))
     with pytest.raises(ValueError, match=r"in 9 of 9 rows \(rows 0, 1, 2, 3, 4, \.\.\.\)"):
         ExactIndex(database)
+
+
+def test_recall_counts_the_true_neighbours_found():
+    found = torch.tensor([[1, 2, 3], [4, 5, -1]])
+    truth = torch.tensor([[3, 2, 9], [4, 5, 6]])
+    assert recall_at_k(found, truth) == pytest.approx(2 / 3)  # 2 of 3 in each row; -1 finds nothing
+    assert recall_at_k(truth, truth) == 1.0
+    with pytest.raises(ValueError, match=r"same shape, got \(2, 3\) and \(2, 2\)"):
+        recall_at_k(found, truth[:, :2])
+
+
+def test_default_lists_is_four_square_roots():
+    assert [default_lists(n) for n in (1, 10, 10_000, 1_000_000)] == [1, 10, 400, 4000]
+
+
+def test_ivf_scanning_every_cell_is_exact_and_fewer_cells_miss_some():
+    pytest.importorskip("faiss")
+    database, queries = random_data(n_database=2000, n_queries=50, dim=8)
+    exact = ExactIndex(database).search(queries, 5, exclude=torch.arange(50))
+    ivf = FaissIvfIndex(database, lists=20, probes=20)
+    everything = ivf.search(queries, 5, exclude=torch.arange(50))
+    assert torch.equal(everything[1], exact[1])
+    assert torch.allclose(everything[0], exact[0], atol=1e-5)
+    ivf.set_probes(1)
+    one_cell = ivf.search(queries, 5)[1]
+    assert 0.2 < recall_at_k(one_cell, ExactIndex(database).search(queries, 5)[1]) < 1.0
+    again = FaissIvfIndex(database, lists=20, probes=1).search(queries, 5)[1]
+    assert torch.equal(again, one_cell)  # same seed, same cells
+
+
+def test_ivf_input_errors():
+    pytest.importorskip("faiss")
+    with pytest.raises(ValueError, match=r"lists must be between 1 and the number of vectors \(4\), got 5"):
+        FaissIvfIndex(SQUARE, lists=5)
+    ivf = FaissIvfIndex(SQUARE, lists=2, probes=1)
+    for probes in (0, 3):
+        with pytest.raises(ValueError, match=f"probes must be between 1 and lists \\(2\\), got {probes}"):
+            ivf.set_probes(probes)
+
+
+def test_faiss_indexes_refuse_non_finite_vectors_too():
+    pytest.importorskip("faiss")
+    database = SQUARE.clone()
+    database[0, 0] = float("nan")
+    for make in (FaissIndex, FaissIvfIndex):
+        with pytest.raises(ValueError, match="vectors hold NaN or inf in 1 of 4 rows"):
+            make(database)
+
+
+def test_comparison_rows():
+    pytest.importorskip("faiss")
+    rows = compare_indexes(1000, dim=8, n_queries=40, k=5, probes=(1, 126), device="cpu", repeats=1)
+    assert [row["index"] for row in rows] == ["exact torch (cpu)", "faiss flat", "faiss IVF126 probes 1",
+                                              "faiss IVF126 probes 126"]
+    assert [row["recall"] for row in rows[:2]] == [1.0, 1.0] and rows[3]["recall"] == 1.0
+    assert rows[2]["recall"] < 1.0
+    assert rows[2]["build_seconds"] == rows[3]["build_seconds"] > 0
+    assert all(row["size"] == 1000 and row["queries_per_second"] > 0 for row in rows)
+    assert peak_memory_gb() > 0

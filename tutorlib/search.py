@@ -1,10 +1,12 @@
 """Nearest-neighbour search by inner product over L2-normalised embeddings, exact and batched.
 
-`python -m tutorlib.search` times it on random vectors. Introduced in notebook 02_simat_delta_retrieval.
+`python -m tutorlib.search` compares exact search with faiss (flat and IVF) on random vectors.
+Introduced in notebook 02_simat_delta_retrieval.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 
@@ -122,7 +124,7 @@ class ExactIndex(VectorIndex):
 class FaissIndex(VectorIndex):
     """Exact search with faiss's `IndexFlatIP` (CPU), the library that scales to billions of vectors.
 
-    Needs `pip install faiss-cpu`. Introduced in notebook 02_simat_delta_retrieval.
+    Needs `pip install faiss-cpu` (the `search` extra). Introduced in notebook 02_simat_delta_retrieval.
     """
 
     backend = "faiss"
@@ -131,19 +133,70 @@ class FaissIndex(VectorIndex):
         try:
             import faiss
         except ImportError as error:
-            raise ImportError("FaissIndex needs faiss: `pip install faiss-cpu`, or use "
+            raise ImportError(f"{type(self).__name__} needs faiss: `pip install faiss-cpu`, or use "
                               "ExactIndex / make_index(backend='exact')") from error
         if pick_device(str(device)).type != "cpu":
-            raise ValueError(f"FaissIndex runs on the cpu, not {device}; use ExactIndex there")
+            raise ValueError(f"{type(self).__name__} runs on the cpu, not {device}; use ExactIndex there")
         super().__init__(vectors, "cpu")
-        self.index = faiss.IndexFlatIP(self.dim)
-        self.index.add(self.vectors.numpy())
+        self.index = self._build(faiss)
+
+    def _build(self, faiss):
+        index = faiss.IndexFlatIP(self.dim)
+        index.add(self.vectors.numpy())
+        return index
 
     def _search_batch(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # score(q, v) = <q, v>, computed by faiss over the flat (uncompressed) vectors
+        # score(q, v) = <q, v>, computed by faiss over the vectors it stores
         query_array = queries.detach().to("cpu", torch.float32).contiguous().numpy()
         scores, ids = self.index.search(query_array, k)
         return torch.from_numpy(scores), torch.from_numpy(ids).to(torch.int64)
+
+
+class FaissIvfIndex(FaissIndex):
+    """Approximate search with faiss's `IndexIVFFlat`: k-means cuts the vectors into `lists` cells, and a
+    query scores only the vectors of the `probes` cells whose centroids it is closest to.
+
+    About `probes / lists` of the database is scanned per query, so it is that much faster than exact
+    search and misses neighbours that fall in other cells (recall < 1). Where the probed cells hold fewer
+    than k vectors, the missing ids are -1. `lists` defaults to 4 sqrt(M); k-means trains on at most
+    40 vectors per cell, drawn with `seed`. Introduced in notebook 02_simat_delta_retrieval.
+    """
+
+    backend = "faiss-ivf"
+
+    def __init__(self, vectors: torch.Tensor, lists: int | None = None, probes: int = 32, seed: int = 0,
+                 device: str | torch.device = "cpu") -> None:
+        self.lists = lists if lists is not None else default_lists(len(vectors))
+        if not 1 <= self.lists <= len(vectors):
+            raise ValueError(f"lists must be between 1 and the number of vectors ({len(vectors)}), "
+                             f"got {self.lists}")
+        self.seed = seed
+        super().__init__(vectors, device)
+        self.set_probes(probes)
+
+    def _build(self, faiss):
+        self.quantizer = faiss.IndexFlatIP(self.dim)  # kept here: the IVF index only points to it
+        index = faiss.IndexIVFFlat(self.quantizer, self.dim, self.lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = self.seed
+        generator = torch.Generator().manual_seed(self.seed)
+        sample = torch.randperm(len(self), generator=generator)[:40 * self.lists]
+        index.train(self.vectors[sample].numpy())
+        index.add(self.vectors.numpy())
+        return index
+
+    def set_probes(self, probes: int) -> None:
+        """Scan the `probes` nearest cells per query from now on (more: slower, higher recall)."""
+        if not 1 <= probes <= self.lists:
+            raise ValueError(f"probes must be between 1 and lists ({self.lists}), got {probes}")
+        self.index.nprobe = probes
+
+
+def default_lists(size: int) -> int:
+    """IVF cells for `size` vectors: 4 sqrt(size), the usual starting point (at least 1, at most size).
+
+    Introduced in notebook 02_simat_delta_retrieval.
+    """
+    return max(1, min(size, round(4 * size**0.5)))
 
 
 def faiss_available() -> bool:
@@ -178,6 +231,32 @@ def random_unit_vectors(n: int, dim: int, generator: torch.Generator) -> torch.T
     return torch.nn.functional.normalize(torch.randn(n, dim, generator=generator), dim=1)
 
 
+def search_seconds(index: VectorIndex, queries: torch.Tensor, k: int, repeats: int = 3) -> float:
+    """Best of `repeats` wall times (after a warm-up) of searching `queries` for their k best.
+
+    Introduced in notebook 02_simat_delta_retrieval.
+    """
+    index.search(queries, k)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        index.search(queries, k)  # results come back on the CPU, so GPU work is finished here
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def recall_at_k(found: torch.Tensor, truth: torch.Tensor) -> float:
+    """Mean over queries of |found_i ∩ truth_i| / k: the share of the true k nearest that a search found.
+
+    `found` and `truth` are (N, k) ids. Introduced in notebook 02_simat_delta_retrieval.
+    """
+    if found.shape != truth.shape:
+        raise ValueError(f"found and truth must have the same shape, got {tuple(found.shape)} and "
+                         f"{tuple(truth.shape)}")
+    hits = (found[:, :, None] == truth[:, None, :]).any(dim=2) & (found >= 0)
+    return hits.float().mean().item()
+
+
 def benchmark(size: int, dim: int = 64, n_queries: int = 1000, k: int = 10, backend: str = "auto",
               device: str = "auto", repeats: int = 3, seed: int = 0) -> dict:
     """Best of `repeats` timings (after a warm-up) of searching `n_queries` random queries.
@@ -188,16 +267,58 @@ def benchmark(size: int, dim: int = 64, n_queries: int = 1000, k: int = 10, back
     generator = torch.Generator().manual_seed(seed)
     index = make_index(random_unit_vectors(size, dim, generator), backend, device)
     queries = random_unit_vectors(n_queries, dim, generator)
-    index.search(queries, k)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        index.search(queries, k)  # results come back on the CPU, so GPU work is finished here
-        best = min(best, time.perf_counter() - start)
+    best = search_seconds(index, queries, k, repeats)
     memory_mb = index.vectors.numel() * index.vectors.element_size() / 1e6
     return {"size": size, "dim": dim, "queries": n_queries, "k": k, "backend": index.backend,
             "device": str(index.device), "memory_mb": memory_mb, "seconds": best,
             "queries_per_second": n_queries / best}
+
+
+def compare_indexes(size: int, dim: int = 64, n_queries: int = 1000, k: int = 10,
+                    probes: Sequence[int] = (8, 64), lists: int | None = None, device: str = "auto",
+                    repeats: int = 3, seed: int = 0) -> list[dict]:
+    """Exact torch search, faiss flat and faiss IVF (one row per `probes`) on `size` random unit vectors.
+
+    Each row: {"index", "size", "build_seconds", "queries_per_second", "recall"}, recall@k measured
+    against the exact torch search (the IVF rows share one build: k-means training and adding). The
+    faiss rows are left out where faiss is not installed.
+    Introduced in notebook 02_simat_delta_retrieval.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    vectors = random_unit_vectors(size, dim, generator)
+    queries = random_unit_vectors(n_queries, dim, generator)
+
+    def built(make) -> tuple[VectorIndex, float]:
+        start = time.perf_counter()
+        return make(), time.perf_counter() - start
+
+    def row(name: str, index: VectorIndex, build_seconds: float, truth: torch.Tensor) -> dict:
+        seconds = search_seconds(index, queries, k, repeats)
+        recall = recall_at_k(index.search(queries, k)[1], truth)
+        return {"index": name, "size": size, "build_seconds": build_seconds,
+                "queries_per_second": n_queries / seconds, "recall": recall}
+
+    exact, build_seconds = built(lambda: ExactIndex(vectors, device))
+    truth = exact.search(queries, k)[1]
+    rows = [row(f"exact torch ({exact.device.type})", exact, build_seconds, truth)]
+    del exact
+    if faiss_available():
+        flat, build_seconds = built(lambda: FaissIndex(vectors))
+        rows.append(row("faiss flat", flat, build_seconds, truth))
+        del flat
+        ivf, build_seconds = built(lambda: FaissIvfIndex(vectors, lists, probes[0], seed))
+        for count in probes:  # one trained index, scanning more cells per query
+            ivf.set_probes(count)
+            rows.append(row(f"faiss IVF{ivf.lists} probes {count}", ivf, build_seconds, truth))
+    return rows
+
+
+def peak_memory_gb() -> float:
+    """The most memory this process has held so far (resident set), in GB."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1e9 if sys.platform == "darwin" else 1e6)  # bytes on macOS, kilobytes on Linux
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -206,16 +327,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--probes", type=int, nargs="+", default=[8, 64], help="IVF cells scanned per query")
+    parser.add_argument("--lists", type=int, default=None, help="IVF cells (default: 4 sqrt(size))")
+    parser.add_argument("--device", default="auto", help="device of the exact torch search")
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, dim {args.dim}, "
-          f"{args.queries} queries, k {args.k}")
-    print(f"{'size':>10} {'backend':>8} {'device':>8} {'queries/s':>11} {'vectors MB':>11}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, random unit vectors of dimension "
+          f"{args.dim}, {args.queries} queries, k {args.k}" + ("" if faiss_available() else
+          "; faiss is not installed (pip install faiss-cpu): exact torch search only"))
+    print(f"{'size':>10} {'index':<22} {'build s':>8} {'queries/s':>10} {f'recall@{args.k}':>10}")
     for size in args.sizes:
-        result = benchmark(size, args.dim, args.queries, args.k, args.backend, args.device)
-        print(f"{size:>10} {result['backend']:>8} {result['device']:>8} "
-              f"{result['queries_per_second']:>11.0f} {result['memory_mb']:>11.1f}")
+        for row in compare_indexes(size, args.dim, args.queries, args.k, args.probes, args.lists, args.device):
+            print(f"{size:>10} {row['index']:<22} {row['build_seconds']:>8.2f} "
+                  f"{row['queries_per_second']:>10.0f} {row['recall']:>10.3f}")
+    print(f"peak memory of this process: {peak_memory_gb():.2f} GB")
 
 
 if __name__ == "__main__":
