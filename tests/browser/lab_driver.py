@@ -10,16 +10,19 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from image_panels import image_panels
-from playwright.sync_api import Page
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+if TYPE_CHECKING:  # Playwright is imported by the fixture that launches the browser (or skips without it)
+    from playwright.sync_api import Page
 
 HOOKS = Path(__file__).with_name("lab_hooks.js")
 MIN_IMAGE_WIDTH = 256       # CSS pixels: the smallest picture an explorer may show
 OPEN_TIMEOUT = 120.0        # seconds to load JupyterLab and start the kernel
 RUN_TIMEOUT = 600.0         # seconds for Run All under the smoke profile (budget: 2 minutes a notebook)
-KERNEL_START_TIMEOUT = 30.0  # seconds until the kernel starts handling a control's change
+KERNEL_START_TIMEOUT = 60.0  # seconds until the kernel starts handling a control's change
+ACTION_TIMEOUT = 60.0       # seconds for a click, key press or fill to find its element ready
 REDRAW_TIMEOUT = 300.0      # seconds until the kernel is idle again after a change
 DRAW_SETTLE = 5.0           # seconds for the page to show the new picture once the kernel is idle
 
@@ -73,12 +76,16 @@ class NotebookInLab:
 
     def __init__(self, page: Page, server_url: str, token: str, name: str) -> None:
         self.page, self.name = page, name
+        page.set_default_timeout(ACTION_TIMEOUT * 1000)
         page.add_init_script(path=str(HOOKS))
-        page.goto(f"{server_url}lab/workspaces/test-{name}/tree/{name}.ipynb?reset&token={token}")
+        page.goto(f"{server_url}lab/workspaces/test-{name}/tree/{name}.ipynb?reset&token={token}",
+                  timeout=OPEN_TIMEOUT * 1000)
         self._wait("labTest.opened()", OPEN_TIMEOUT, "JupyterLab to open the notebook and start its kernel")
         page.evaluate("labTest.listen()")
 
     def _wait(self, expression: str, seconds: float, what: str, arg=None) -> None:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         try:
             self.page.wait_for_function(expression if arg is None else f"(arg) => {expression}", arg=arg,
                                         timeout=seconds * 1000, polling=250)
@@ -158,7 +165,7 @@ def changes(nb: NotebookInLab, control: Control, others: list[Control]) -> list[
         return [(f"key {key}", lambda key=key: handle.press(key)) for key in keys]
     if control.kind == "dropdown":
         select = node.locator("select")
-        options = select.locator("option").all_text_contents()
+        options = [text.replace("\xa0", " ") for text in select.locator("option").all_text_contents()]
         current = select.evaluate("s => s.selectedIndex")
         picks = [(current + step) % len(options) for step in range(1, min(len(options), 4))]
         return [(f"option '{options[i]}'", lambda i=i: select.select_option(index=i)) for i in picks]
