@@ -158,8 +158,8 @@ class FaissIvfIndex(FaissIndex):
 
     About `probes / lists` of the database is scanned per query, so it is that much faster than exact
     search and misses neighbours that fall in other cells (recall < 1). Where the probed cells hold fewer
-    than k vectors, the missing ids are -1. `lists` defaults to 4 sqrt(M); k-means trains on at most
-    40 vectors per cell, drawn with `seed`. Introduced in notebook 02_simat_delta_retrieval.
+    than k vectors, the missing ids are -1. `lists` defaults to `default_lists(M)`; k-means trains on at
+    most 40 vectors per cell, drawn with `seed`. Introduced in notebook 02_simat_delta_retrieval.
     """
 
     backend = "faiss-ivf"
@@ -192,11 +192,12 @@ class FaissIvfIndex(FaissIndex):
 
 
 def default_lists(size: int) -> int:
-    """IVF cells for `size` vectors: 4 sqrt(size), the usual starting point (at least 1, at most size).
+    """IVF cells for `size` vectors: 4 sqrt(size), the usual starting point, but at most size / 39 (k-means
+    in faiss wants 39 training vectors per cell) and at least 1.
 
     Introduced in notebook 02_simat_delta_retrieval.
     """
-    return max(1, min(size, round(4 * size**0.5)))
+    return max(1, min(size // 39, round(4 * size**0.5)))
 
 
 def faiss_available() -> bool:
@@ -328,7 +329,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--probes", type=int, nargs="+", default=[8, 64], help="IVF cells scanned per query")
-    parser.add_argument("--lists", type=int, default=None, help="IVF cells (default: 4 sqrt(size))")
+    parser.add_argument("--lists", type=int, default=None,
+                        help="IVF cells (default: 4 sqrt(size), at most size / 39)")
     parser.add_argument("--device", default="auto", help="device of the exact torch search")
     args = parser.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, random unit vectors of dimension "
