@@ -139,8 +139,8 @@ def test_recall_counts_the_true_neighbours_found():
         recall_at_k(found, truth[:, :2])
 
 
-def test_default_lists_is_four_square_roots_with_39_vectors_per_list():
-    assert [default_lists(n) for n in (1, 100, 10_000, 1_000_000)] == [1, 2, 256, 4000]
+def test_default_lists_is_the_square_root_with_39_vectors_per_list():
+    assert [default_lists(n) for n in (1, 100, 10_000, 1_000_000)] == [1, 2, 100, 1000]
 
 
 def test_ivf_scanning_every_cell_is_exact_and_fewer_cells_miss_some():
@@ -179,7 +179,8 @@ def test_faiss_indexes_refuse_non_finite_vectors_too():
 
 def test_comparison_rows():
     pytest.importorskip("faiss")
-    rows = compare_indexes(1000, dim=8, n_queries=40, k=5, probes=(1, 25), device="cpu", repeats=1)
+    rows = compare_indexes(1000, dim=8, n_queries=40, k=5, probes=(1, 25, 99), device="cpu", repeats=1)
+    # sqrt(1000) = 32 cells, but at most 1000 / 39 = 25; 99 probes are cut to all 25 cells, listed once
     assert [row["index"] for row in rows] == ["exact torch (cpu)", "faiss flat", "faiss IVF25 probes 1",
                                               "faiss IVF25 probes 25"]
     assert [row["recall"] for row in rows[:2]] == [1.0, 1.0] and rows[3]["recall"] == 1.0
