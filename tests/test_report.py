@@ -114,3 +114,14 @@ def test_notebook_run_writes_budget_and_claim_and_ends_with_the_claim_line(isola
     assert start_run("07_example", profile="standard", device="cpu", threads=1).seeds == [0, 1, 2]
     with pytest.raises(ValueError, match="seed and n_seeds must be >= 0"):
         start_run("07_example", profile="smoke", device="cpu", seed=-1)
+
+
+def test_exact_checks_join_a_claim():
+    from tutorlib.report import Check, Claim, compare
+
+    claim = Claim("formats round-trip", (Check("i-CLEVR round trip", True, "bit-identical"),))
+    assert claim.held and "| i-CLEVR round trip | - | - | - | yes (bit-identical) |" in claim.table()
+    failing = Claim("both", (Check("determinism", False, "hashes differ"),
+                             compare("x", {0: 1.0, 1: 2.0, 2: 3.0}, {0: 0.0, 1: 0.0, 2: 0.0})))
+    assert not failing.held and failing.to_dict()["comparisons"][0] == {
+        "name": "determinism", "held": False, "reason": "hashes differ"}

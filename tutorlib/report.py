@@ -149,11 +149,23 @@ def compare(name: str, method: Mapping[int, float], baseline: Mapping[int, float
 
 
 @dataclass(frozen=True)
+class Check:
+    """A part of a claim that is an exact property rather than a statistic (a round trip, a determinism test)."""
+
+    name: str
+    held: bool
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "held": self.held, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Claim:
-    """A paper's claim as measured here: held when every comparison holds under ``CLAIM_RULE``."""
+    """A paper's claim as measured here: held when every part holds (``CLAIM_RULE`` for the comparisons)."""
 
     statement: str
-    comparisons: tuple[Comparison, ...]
+    comparisons: tuple[Comparison | Check, ...]
 
     def __post_init__(self) -> None:
         if not self.comparisons:
@@ -171,9 +183,12 @@ class Claim:
         """The comparisons as a markdown table: differences per seed, mean ± std, lower bound, verdict."""
         rows = ["| comparison | per seed | mean ± std | lower bound | holds |", "|---|---|---|---|---|"]
         for c in self.comparisons:
+            verdict = f"{'yes' if c.held else 'no'} ({c.reason})"
+            if isinstance(c, Check):
+                rows.append(f"| {c.name} | - | - | - | {verdict} |")
+                continue
             per_seed = ", ".join(f"{v:+.3g}" for v in c.differences.values())
-            rows.append(f"| {c.name} | {per_seed} | {c.mean:+.3g} ± {c.std:.2g} | {c.lower:+.3g} | "
-                        f"{'yes' if c.held else 'no'} ({c.reason}) |")
+            rows.append(f"| {c.name} | {per_seed} | {c.mean:+.3g} ± {c.std:.2g} | {c.lower:+.3g} | {verdict} |")
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
@@ -294,6 +309,6 @@ def seeds_table(values: Mapping[str, Mapping[int, float]], digits: int = 1) -> s
     return "\n".join(rows)
 
 
-__all__ = ["CLAIM_RULE", "Claim", "Comparison", "NotebookRun", "StageTimer", "compare", "load_metrics",
+__all__ = ["CLAIM_RULE", "Check", "Claim", "Comparison", "NotebookRun", "StageTimer", "compare", "load_metrics",
            "metrics_path", "save_metrics", "seeds_table", "start_run", "student_t_quantile"]
 

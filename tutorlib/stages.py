@@ -9,19 +9,22 @@ step counts; the efficiency benchmark (``python -m tutorlib.bench``) runs ``stan
 - parameters: the distinct parameters of every module the step calls (trainable ones counted apart);
 - FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` over forward and backward (optimizer updates left out);
 - activation memory: the bytes of the distinct tensors autograd saves for the backward pass;
-- samples: the first dimension of the first tensor in the batch.
+- samples: the first dimension of the first tensor in the batch;
+- operations: the tensor operations the step dispatches (each is at least one kernel launch on a GPU, which is
+  what bounds the speed of a small model there).
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from tutorlib.profiles import DRY_STEPS, active_profile
@@ -39,6 +42,7 @@ class StepCost:
     flops: int = 0
     activation_bytes: int = 0
     samples: int = 0
+    operations: int = 0
 
 
 def step_cap() -> int | None:
@@ -71,6 +75,18 @@ def samples_in(batch: Any) -> int:
     return 0
 
 
+class _OperationCounter(TorchDispatchMode):
+    """Counts the tensor operations dispatched while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
 @contextlib.contextmanager
 def measuring(batch: Any) -> Iterator[StepCost]:
     """Measure the step run inside the ``with`` block; the StepCost is filled in when the block ends."""
@@ -88,10 +104,10 @@ def measuring(batch: Any) -> Iterator[StepCost]:
             saved[storage.data_ptr()] = storage.nbytes()
         return tensor
 
-    counter = FlopCounterMode(display=False)
+    counter, operations = FlopCounterMode(display=False), _OperationCounter()
     hook = torch.nn.modules.module.register_module_forward_pre_hook(see_module)
     try:
-        with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        with counter, operations, torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
             yield cost
     finally:
         hook.remove()
@@ -99,6 +115,7 @@ def measuring(batch: Any) -> Iterator[StepCost]:
     cost.trainable_parameters = sum(p.numel() for p in parameters.values() if p.requires_grad)
     cost.flops = int(counter.get_total_flops())
     cost.activation_bytes = sum(saved.values())
+    cost.operations = operations.count
 
 
 def record(desc: str, planned_steps: int, cost: StepCost, seconds_per_step: float | None, device: Any) -> None:
@@ -119,9 +136,3 @@ def read_records(path: Path) -> list[dict]:
         return []
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
-
-def measure_once(step: Callable[[], Any], batch: Any) -> StepCost:
-    """Run ``step()`` once under ``measuring`` and return its cost."""
-    with measuring(batch) as cost:
-        step()
-    return cost
