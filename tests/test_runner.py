@@ -106,7 +106,7 @@ def test_runner_end_to_end_with_progress_lines(folders, capsys):
     executed = nbformat.read(runs / "00_ok.ipynb", as_version=4)
     assert any('profile = "smoke"' in cell.source for cell in executed.cells)
     err = capsys.readouterr().err
-    assert "00_ok: cell 2/4 · 1 · Part 1 · 0:" in err and "of a 2:00 budget" in err
+    assert "00_ok: 1/3 cells done · 1 · Part 1 · 0:" in err and "00_ok: 2/3 cells done · 2 · Part 2" in err and "of a 2:00 budget" in err
     assert "00_ok: ok in 0:" in err and "01_bad: failed in" in err
 
 

@@ -94,13 +94,14 @@ class ProgressLine:
 
     def __init__(self, name: str, notebook: nbformat.NotebookNode, budget: float, stream=None):
         self.name, self.budget, self.stream = name, budget, stream or sys.stderr
-        self.sections: dict[str, str] = {}
-        section = "start"
+        self.sections: dict[str, tuple[str, int]] = {}  # cell id -> (section, code cells before this one)
+        section, code_cells = "start", 0
         for cell in notebook.cells:
             if cell.cell_type == "markdown" and cell.source.startswith("## "):
                 section = cell.source.splitlines()[0][3:].strip()
-            self.sections[cell.get("id", "")] = section
-        self.total = sum(cell.cell_type == "code" for cell in notebook.cells) + 1  # + papermill's parameters cell
+            self.sections[cell.get("id", "")] = (section, code_cells)
+            code_cells += cell.cell_type == "code"
+        self.total = code_cells
         self.done, self.section, self.started = 0, "start", time.perf_counter()
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._stop = threading.Event()
@@ -109,7 +110,7 @@ class ProgressLine:
 
     def text(self) -> str:
         elapsed = time.perf_counter() - self.started
-        return (f"{self.name}: cell {self.done}/{self.total} · {self.section[:48]} · {_clock(elapsed)} of a "
+        return (f"{self.name}: {self.done}/{self.total} cells done · {self.section[:48]} · {_clock(elapsed)} of a "
                 f"{_clock(self.budget)} budget")
 
     def _tick(self) -> None:
@@ -118,10 +119,9 @@ class ProgressLine:
             self.stream.flush()
 
     def cell_started(self, cell: nbformat.NotebookNode, cell_index: int) -> None:
-        """nbclient's on_cell_start hook."""
-        self.done = cell_index
-        section = self.sections.get(cell.get("id", ""), self.section)
-        if section != self.section:
+        """nbclient's on_cell_start hook (called for every cell, markdown included)."""
+        section, self.done = self.sections.get(cell.get("id", ""), (self.section, self.done))  # papermill's own
+        if section != self.section:                                                              # cell is unknown
             self.section = section
             if not self.live:
                 print(self.text(), file=self.stream, flush=True)
