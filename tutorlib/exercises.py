@@ -254,6 +254,7 @@ def _check_problems(source: str, number: int | None, solution_bindings: set[str]
                             "check_exercise(...) calls (anything else would fail outside the check)")
     if not calls:
         problems.append(f"{where}: a check cell must call check_exercise")
+    conditions_read = set()
     for call in calls:
         arguments = dict(zip(("number", "passed", "expected", "got"), call.args))
         arguments.update({keyword.arg: keyword.value for keyword in call.keywords})
@@ -264,10 +265,11 @@ def _check_problems(source: str, number: int | None, solution_bindings: set[str]
         if not all(isinstance(arguments.get(name), ast.Lambda) for name in ("passed", "got")):
             problems.append(f"{where}: line {call.lineno}: pass the condition and the answer as lambdas, "
                             "so that a missing name fails inside the check with the exercise's message")
-    read = _names(source)[1]
-    if not read & solution_bindings:
-        problems.append(f"{where}: the check reads no name bound between the solution's markers, "
-                        "so it cannot fail in the student copy")
+        elif "passed" in arguments:
+            conditions_read |= _names(ast.unparse(arguments["passed"]))[1]
+    if calls and not conditions_read & solution_bindings:
+        problems.append(f"{where}: no condition reads a name bound between the solution's markers, "
+                        "so the check cannot fail in the student copy")
     return problems
 
 
