@@ -135,6 +135,17 @@ def test_the_surprise_check_can_fail(fixture_runs):
     assert all("got None" in problem for problem in found)
 
 
+def test_an_ordinary_cell_that_uses_the_students_function_is_caught(tmp_path):
+    notebook = read(FIXTURE)
+    notebook.cells.append(nbformat.v4.new_code_cell("print(my_info_nce(image_batch, text_batch, 0.1))"))
+    executed = execute(student_copy(notebook, FIXTURE.name), tmp_path)
+    found = surprises(executed, teaching_cells(notebook, FIXTURE.name), FIXTURE.name)
+    assert found == [f'teaching_example.ipynb, cell {len(notebook.cells)} ("print(my_info_nce(image_batch, '
+                     'text_batch, 0.1))"): an untagged cell failed: NotImplementedError: TODO: write the body of '
+                     'my_info_nce from the equation above; this cell compares it with info_nce in '
+                     'tutorlib/simat/heads.py']
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("name", with_teaching_cells())
 def test_every_check_fails_in_the_student_copy(name, tmp_path):
