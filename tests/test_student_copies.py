@@ -146,10 +146,16 @@ def test_an_ordinary_cell_that_uses_the_students_function_is_caught(tmp_path):
                      'tutorlib/simat/heads.py']
 
 
+@pytest.fixture(scope="module")
+def shared_folder(tmp_path_factory):
+    """One data cache for the notebooks' student copies: a later notebook loads the models an earlier one trained."""
+    return tmp_path_factory.mktemp("student-copies")
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("name", with_teaching_cells())
-def test_every_check_fails_in_the_student_copy(name, tmp_path):
+def test_every_check_fails_in_the_student_copy(name, shared_folder):
     instructor = read(notebooks_dir() / f"{name}.ipynb")
     teaching = teaching_cells(instructor, name)
-    executed = execute(up_to_last_check(student_copy(instructor, name), teaching), tmp_path)
+    executed = execute(up_to_last_check(student_copy(instructor, name), teaching), shared_folder)
     assert surprises(executed, teaching, name) == []
