@@ -45,7 +45,9 @@ my_<function> from the equation above; this cell compares it with <function> in 
 Example (markdown cell, then the code cell tagged ``core``)::
 
     The symmetric InfoNCE loss over $N$ matching pairs, with $S = X T^\\top / \\tau$:
+
     $$\\mathcal{L} = \\tfrac12\\big(\\mathrm{CE}(S, I) + \\mathrm{CE}(S^\\top, I)\\big)$$
+
     Implemented in `tutorlib/simat/heads.py`, `info_nce`.
 
     def my_info_nce(image, text, tau):
@@ -70,13 +72,17 @@ student copy's stub says ``exercise N``. Each exercise is three cells in a row:
    under smoke, well under a minute under standard.
 3. The check cell (tag ``exercise-check``): imports and ``check_exercise`` calls only, each with the
    exercise's number, a ``lambda`` for the condition, the expected outcome in words and a ``lambda``
-   for what the student got. The condition reads at least one name bound between the solution's markers.
+   for what the student got. A condition reads at least one name bound between the solution's markers
+   (otherwise the check could pass in the student copy).
 
 Example (markdown, then solution cell tagged ``exercise``, then check cell tagged ``exercise-check``)::
 
     ### Exercise 2: the loss of a perfect match
+
     **Goal:** compute `aligned_loss`, the InfoNCE loss when every text embedding equals its image's.
+
     **Hint:** call `info_nce(image_batch, image_batch, tau=0.1)`.
+
     **Expected outcome:** a loss below $\\log N$, the loss of guessing.
 
     ### BEGIN SOLUTION
@@ -89,7 +95,8 @@ Example (markdown, then solution cell tagged ``exercise``, then check cell tagge
 ``check_exercise`` raises ``ExerciseNotDone`` (an AssertionError) whose message starts with
 ``exercise 2:``: "exercise 2: not done yet (NameError: name 'aligned_loss' is not defined); expected a
 loss below log N (guessing)" when the solution cell failed or was not run, "exercise 2: expected a loss
-below log N (guessing), got 2.31" when the value is wrong. On success it prints "exercise 2: done".
+below log N (guessing), got 2.31" when the value is wrong, "exercise 2: checking the answer raised
+TypeError: ..." when the answer has the wrong type or shape. On success it prints "exercise 2: done".
 
 Optional exercises
 ------------------
@@ -103,10 +110,16 @@ headlessly (the stub keeps the indentation)::
         ...
         ### END SOLUTION
 
-Counts
-------
+Counts and checks
+-----------------
 Each of notebooks 01-05 has at least three ``core`` cells and at least three checked exercises
-(``tests/test_teaching_contract.py``, marker ``teaching_contract``).
+(``tests/test_teaching_contract.py``, marker ``teaching_contract``). ``tests/teaching_example.ipynb``
+is a small notebook that follows every rule. To check a notebook while writing it::
+
+    python -c "from tutorlib.exercises import contract; print(contract('notebooks/02_simat_delta_retrieval.ipynb'))"
+    pytest tests/test_teaching_contract.py -k 02          # the rules, and the counts
+    pytest tests/test_student_copies.py -k 02             # runs its student copy under smoke
+    python -m tutorlib.student --out /tmp/student         # look at the student copies
 '''
 from __future__ import annotations
 
