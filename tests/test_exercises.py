@@ -6,6 +6,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from tutorlib.exercises import ExerciseNotDone, check_exercise, contract
+from tutorlib.teaching import TeachingFormatError
 
 FIXTURE = Path(__file__).parent / "teaching_example.ipynb"
 # Cells of the fixture notebook (counted from 0) that the mutations below change.
@@ -147,3 +148,10 @@ def test_an_ordinary_cell_may_bind_a_teaching_name_again(tmp_path):
     path = tmp_path / "again.ipynb"
     nbformat.write(notebook, str(path))
     assert contract(path).problems == []
+
+
+def test_a_file_that_is_no_notebook_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "broken.ipynb"
+    path.write_text("{")
+    with pytest.raises(TeachingFormatError, match="broken.ipynb: cannot be read as a notebook"):
+        contract(path)

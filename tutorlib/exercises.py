@@ -132,7 +132,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tutorlib.teaching import (CHECK, CORE, EXERCISE, MARKED_TAGS, OPTIONAL, TeachingCell, TeachingFormatError,
-                               describe_cell, enclosing_line, teaching_cells)
+                               describe_cell, enclosing_line, read_notebook, teaching_cells)
 
 
 class ExerciseNotDone(AssertionError):
@@ -319,12 +319,11 @@ def contract(notebook_path: Path | str) -> TeachingContract:
     """Check the teaching conventions (this module's docstring) in one notebook, without running it.
 
     Counts core, check and optional exercise cells and lists every broken rule, each message naming the
-    notebook and cell. A notebook whose markers are unbalanced or misplaced gets that one problem.
+    notebook and cell. A notebook whose markers are unbalanced or misplaced gets that one problem; a file
+    that is not a notebook raises TeachingFormatError.
     """
-    import nbformat
-
     path = Path(notebook_path)
-    notebook = nbformat.read(path, as_version=4)
+    notebook = read_notebook(path)
     cells = notebook.cells
     counts = {tag: sum(tag in cell.metadata.get("tags", []) for cell in cells) for tag in (CORE, CHECK, OPTIONAL)}
     report = TeachingContract(path.name, counts[CORE], counts[CHECK], counts[OPTIONAL])

@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 
 from tutorlib.paths import atomic_write, notebooks_dir, repo_root
-from tutorlib.teaching import CORE, Region, TeachingCell, TeachingFormatError, teaching_cells
+from tutorlib.teaching import CORE, Region, TeachingCell, TeachingFormatError, read_notebook, teaching_cells
 
 # Records of the instructor's run that a fresh copy must not carry.
 CELL_RUN_RECORDS = ("papermill", "execution")
@@ -79,15 +79,6 @@ def student_copy(notebook: nbformat.NotebookNode, name: str) -> nbformat.Noteboo
     for key in NOTEBOOK_RUN_RECORDS:
         result.metadata.pop(key, None)
     return result
-
-
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook at ``path``; a file that is not a notebook raises TeachingFormatError naming it."""
-    try:
-        return nbformat.read(path, as_version=4)
-    # NotJSONError is a ValueError; JSON that is no notebook fails validation or lookups inside nbformat.
-    except (ValueError, KeyError, AttributeError, nbformat.ValidationError) as error:
-        raise TeachingFormatError(f"{path}: cannot be read as a notebook ({error})") from error
 
 
 def write_student_copies(notebooks: Path, out: Path) -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 
@@ -32,10 +33,18 @@ class TeachingFormatError(ValueError):
     """A notebook's teaching cells break the conventions a student copy depends on."""
 
 
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook at ``path``; a file that is not a notebook raises TeachingFormatError naming it."""
+    try:
+        return nbformat.read(path, as_version=4)
+    # NotJSONError is a ValueError; JSON that is no notebook fails validation or lookups inside nbformat.
+    except (ValueError, KeyError, AttributeError, nbformat.ValidationError) as error:
+        raise TeachingFormatError(f"{path}: cannot be read as a notebook ({error})") from error
+
+
 @dataclass(frozen=True)
 class Region:
-    """One solution: lines ``begin`` to ``end`` (0-based, both marker lines included) of a cell's source.
-    """
+    """One solution: lines ``begin`` to ``end`` (0-based, both marker lines included) of a cell's source."""
 
     begin: int
     end: int
@@ -61,8 +70,7 @@ class TeachingCell:
 
 
 def describe_cell(notebook: str, index: int, source: str) -> str:
-    """``<notebook>, cell <n> ("<first line>")``, cells counted from 1, for error messages.
-    """
+    """``<notebook>, cell <n> ("<first line>")``, cells counted from 1, for error messages."""
     first = next((line.strip() for line in source.splitlines() if line.strip()), "")
     first = first if len(first) <= 60 else first[:57] + "..."
     return f'{notebook}, cell {index + 1} ("{first}")'
