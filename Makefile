@@ -39,3 +39,9 @@ gpu-check: $(STAMP)
 
 clean-runs:
 	rm -rf runs
+
+# Student copies of the notebooks in student/notebooks/: solutions and core bodies replaced by stubs
+# (conventions in tutorlib/exercises.py).
+.PHONY: student
+student: $(STAMP)
+	$(PY) -m tutorlib.student --out student/notebooks
