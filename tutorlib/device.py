@@ -14,8 +14,6 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 def available_devices() -> list[str]:
     """Names of the devices this machine can use, e.g. ``["cpu", "cuda:0"]``.
-
-    Introduced in notebook 00_shapes_world.
     """
     names = ["cpu"]
     if torch.cuda.is_available():
@@ -40,8 +38,6 @@ def pick_device(preference: str = "auto") -> torch.device:
     ``"auto"`` takes ``$TUTORLIB_DEVICE`` when set, else cuda, then mps, then cpu. An explicit name
     (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) is honoured or, when that device is missing,
     refused with a ValueError listing what is available.
-
-    Introduced in notebook 00_shapes_world.
     """
     if preference == "auto":
         preference = os.environ.get("TUTORLIB_DEVICE") or "auto"
@@ -132,8 +128,6 @@ def to_device(value: Any, device: torch.device | str) -> Any:
 
 def describe_device(device: torch.device | str) -> str:
     """A short human name for reports: ``"cpu (2 threads)"``, the GPU's name, or ``"mps"``.
-
-    Introduced in notebook 00_shapes_world.
     """
     device = torch.device(device)
     if device.type == "cpu":

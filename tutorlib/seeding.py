@@ -12,8 +12,6 @@ def seed_everything(seed: int) -> torch.Generator:
 
     Returns a CPU ``torch.Generator`` seeded with ``seed``: diffusion sampling draws its noise from it,
     so samples match across devices.
-
-    Introduced in notebook 00_shapes_world.
     """
     random.seed(seed)
     np.random.seed(seed)

@@ -33,8 +33,6 @@ class HasState(Protocol):
 @dataclass
 class History:
     """Logged values per name, each a list of ``(step, value)``.
-
-    Introduced in notebook 00_shapes_world.
     """
 
     values: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
