@@ -103,3 +103,37 @@ def test_to_device_moves_nested_tensors_only():
     Pair = namedtuple("Pair", "a b")
     moved = to_device({"x": [torch.ones(1), "text"], "p": Pair(torch.zeros(1), 3)}, "cpu")
     assert moved["x"][1] == "text" and isinstance(moved["p"], Pair) and moved["p"].b == 3
+
+
+def test_configure_turns_tf32_on_for_cuda_only():
+    from tutorlib.device import configure
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        configure(torch.device("cpu"))
+        assert not torch.backends.cuda.matmul.allow_tf32
+        configure(torch.device("cuda"))
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_to_device_pins_and_copies_without_blocking_on_cuda(monkeypatch):
+    """No GPU here: the cuda path is checked with a fake tensor that records how it was moved."""
+    from tutorlib.device import to_device
+
+    calls = []
+
+    class FakeTensor(torch.Tensor):
+        pass
+
+    tensor = torch.ones(2).as_subclass(FakeTensor)
+    monkeypatch.setattr(FakeTensor, "pin_memory", lambda self: calls.append("pin") or self, raising=False)
+    monkeypatch.setattr(FakeTensor, "to", lambda self, device, non_blocking=False: calls.append(
+        (str(device), non_blocking)) or self, raising=False)
+    to_device({"x": tensor}, "cuda")
+    assert calls == ["pin", ("cuda", True)]
+    calls.clear()
+    to_device([tensor], "cpu")
+    assert calls == [("cpu", False)]
