@@ -1,17 +1,17 @@
-"""What every task view shares: per-item seeds, train/val/test splits, and batching of item dicts.
+"""What every task view shares: per-item seeds, train/val/test splits, checks of options, and batching of item dicts.
 
 Introduced in notebook 00_shapes_world.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from ..rng import uniform
+from ..rng import check_seed, uniform
 
 # Each view has its own key, so two views with the same seed draw different scenes.
 VIEW_EDITING, VIEW_SIMAT, VIEW_CAPTIONED, VIEW_MINIMAL_CHANGE, VIEW_CHANGE_PAIRS = 1, 2, 3, 4, 5
@@ -27,11 +27,34 @@ def item_seeds(seed: int, indices, view: int, attempt: int = 0) -> np.ndarray:
     a restart (attempt + 1) uses a different stream. The same (seed, index) always gives the same item, on
     any machine. Introduced in notebook 00_shapes_world.
     """
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    stream = 1_000_003 + ((int(seed) * 64 + int(attempt)) * 8 + int(view))
+    stream = 1_000_003 + ((check_seed(seed) * 64 + int(attempt)) * 8 + int(view))
     draws = uniform(np.asarray(indices, dtype=np.int64), stream, 1)[:, 0]
     return (draws * float(1 << 53)).astype(np.int64)
+
+
+def check_choices(name: str, values, choices: Sequence[str]) -> tuple[str, ...]:
+    """`values` as a tuple; ValueError naming `name`, the unknown values and the valid ones unless `values` is a
+    non-empty list drawn from `choices`. Introduced in notebook 00_shapes_world.
+    """
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be a list of names from {list(choices)}, got {values!r}")
+    values = tuple(values)
+    unknown = [v for v in values if v not in choices]
+    if unknown:
+        raise ValueError(f"{name}: unknown {unknown}; choose from {list(choices)}")
+    if not values:
+        raise ValueError(f"{name} must name at least one of {list(choices)}")
+    return values
+
+
+def check_count(name: str, n, minimum: int = 0) -> int:
+    """`n` as an int; ValueError naming `name` unless it is an integer >= `minimum`.
+
+    Introduced in notebook 00_shapes_world.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
+    return int(n)
 
 
 def split_counts(n: int, shares: Sequence[float]) -> tuple[int, int, int]:
