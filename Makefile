@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= auto
 
-.PHONY: run test lab bench clean-runs
+.PHONY: run test lab bench estimate gpu-check clean-runs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,17 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
+# How close each training stage comes to the CPU's matrix-product peak, with 1 and 2 threads.
 bench: $(STAMP)
-	$(PY) -m tutorlib.world.bench
+	$(PY) -m tutorlib.bench --threads 1 2
+
+# The cost of the full profile on one H100-class GPU, from a dry run of every notebook (runs/estimate.md).
+estimate: $(STAMP)
+	$(PY) -m tutorlib.runner --estimate
+
+# On a machine with a GPU: every notebook under full, each time-limited, beside runs/estimate.json if present.
+gpu-check: $(STAMP)
+	$(PY) -m tutorlib.runner --gpu-check
 
 clean-runs:
 	rm -rf runs
