@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tutorlib.formats import FormatError, read_clevr_change, write_image
-from format_samples import SIZE, read_all, write_small_clevr_change
+from tests.format_samples import SIZE, read_all, write_small_clevr_change
 
 read_everything = read_all(read_clevr_change)
 

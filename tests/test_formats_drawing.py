@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from tutorlib.formats import FormatError, read_drawing, write_image
-from format_samples import SIZE, read_all, write_small_drawing
+from tests.format_samples import SIZE, read_all, write_small_drawing
 
 read_everything = read_all(read_drawing)
 

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from tutorlib.formats import FormatError
-from format_samples import READERS
+from tests.format_samples import READERS
 
 Corruption = Callable[[Path], Path]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tutorlib.formats import FormatError, read_iclevr
-from format_samples import read_all_iclevr, write_small_iclevr
+from tests.format_samples import read_all_iclevr, write_small_iclevr
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 
 from tutorlib.formats import FormatError, read_simat, write_image
 from tutorlib.world.views import Transformation
-from format_samples import read_all_simat, write_small_simat
+from tests.format_samples import read_all_simat, write_small_simat
 
 
 def write_csv(path, header, rows, encoding="utf-8"):

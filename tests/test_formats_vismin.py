@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tutorlib.formats import FormatError, read_vismin, write_image
-from format_samples import SIZE, read_all, write_small_vismin
+from tests.format_samples import SIZE, read_all, write_small_vismin
 
 read_everything = read_all(read_vismin)
 
