@@ -22,3 +22,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def no_active_profile(monkeypatch):
+    """Every test starts with no active profile (``resolve_profile`` remembers the last one in the process)."""
+    import tutorlib.profiles as profiles
+
+    monkeypatch.setattr(profiles, "_active", None)
+    monkeypatch.delenv("TUTORLIB_STAGES", raising=False)
+    monkeypatch.delenv("TUTORLIB_STEP_CAP", raising=False)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tutorlib.cache import cache_path, cached_dir, cached_model, canonical_json, config_hash, to_json_value
+from tutorlib.cache import (CacheError, cache_path, cached_dir, canonical_json, code_hash, config_from_json, config_hash,
+                            to_json_value, train_or_load)
 from tutorlib.paths import data_dir
 
 
@@ -56,7 +57,8 @@ def test_unserialisable_value_names_the_field():
 
 def test_cache_path_is_under_data_dir(isolated_dirs):
     path = cache_path("clip", Config())
-    assert path == data_dir() / "cache" / f"clip-{config_hash(Config())}"
+    assert path.parent == data_dir() / "cache" and path.name.startswith("clip-")
+    assert path == cache_path("clip", Config(), systems=()) != cache_path("clip", Config(), systems=("sscr",))
     with pytest.raises(ValueError, match="cache name 'a/b'"):
         cache_path("a/b", Config())
 
@@ -73,7 +75,7 @@ def test_cached_dir_builds_once(isolated_dirs):
     assert first == second == cache_path("scenes", Config())
     assert len(calls) == 1 and calls[0] != first
     assert (first / "data.txt").read_text() == "built"
-    assert json.loads((first / "config.json").read_text())["inner"] == {"width": 8, "sizes": [1, 2]}
+    assert json.loads((first / "config.json").read_text())["config"]["inner"] == {"width": 8, "sizes": [1, 2]}
     assert (first / ".complete").is_file()
 
 
@@ -84,7 +86,7 @@ def test_interrupted_build_leaves_nothing(isolated_dirs):
 
     with pytest.raises(KeyboardInterrupt):
         cached_dir("scenes", Config(), build)
-    assert list(cache_path("scenes", Config()).parent.iterdir()) == []
+    assert [p.name for p in cache_path("scenes", Config()).parent.iterdir()] == [".locks"]
 
 
 def test_stale_temporaries_of_dead_runs_are_removed(isolated_dirs):
@@ -94,7 +96,7 @@ def test_stale_temporaries_of_dead_runs_are_removed(isolated_dirs):
     stale = final.with_name(f".{final.name}.tmp-{dead_pid}-abcd")
     stale.mkdir()
     cached_dir("scenes", Config(), lambda folder: None)
-    assert sorted(path.name for path in final.parent.iterdir()) == [final.name]
+    assert sorted(path.name for path in final.parent.iterdir()) == [".locks", final.name]
 
 
 def make_model():
@@ -111,9 +113,10 @@ def test_cached_model_trains_then_loads(isolated_dirs):
             model.weight.fill_(0.25)
         return {"final_loss": np.float32(0.5)}
 
-    model, info = cached_model("linear", Config(), make_model, train)
+    model, info = train_or_load("linear", Config(), make_model, train, "cpu")
     assert info == {"final_loss": 0.5, "from_cache": False}
-    loaded, loaded_info = cached_model("linear", Config(), make_model, train)
+    loaded, loaded_info = train_or_load("linear", Config(), make_model, train, "cpu")
+    assert not loaded.training
     assert trained_calls == [1]
     assert loaded_info == {"final_loss": 0.5, "from_cache": True}
     assert torch.equal(loaded.weight, model.weight) and torch.equal(loaded.bias, model.bias)
@@ -130,8 +133,76 @@ def test_cached_model_with_tied_weights_and_no_info(isolated_dirs):
         with torch.no_grad():
             model[0].weight.copy_(torch.arange(4.0).view(2, 2))
 
-    cached_model("tied", {"k": 1}, make_tied, train)
-    loaded, info = cached_model("tied", {"k": 1}, make_tied, train)
+    train_or_load("tied", {"k": 1}, make_tied, train, "cpu")
+    loaded, info = train_or_load("tied", {"k": 1}, make_tied, train, "cpu")
     assert info == {"from_cache": True}
     assert torch.equal(loaded[1].weight, torch.arange(4.0).view(2, 2))
     assert math.isclose(loaded[0].weight.sum().item(), 6.0)
+
+
+def test_config_from_json_restores_nested_dataclasses_and_tuples():
+    config = Config(lr=0.5, inner=Inner(width=3, sizes=(4, 5, 6)))
+    assert config_from_json(Config, json.loads(canonical_json(config))) == config
+    with pytest.raises(ValueError, match=r"config: Config has no field\(s\) \['depth'\]"):
+        config_from_json(Config, {"depth": 3})
+    with pytest.raises(ValueError, match=r"config.inner: expected a JSON object for Inner"):
+        config_from_json(Config, {"inner": [1, 2]})
+
+
+def test_code_hash_names_systems_and_changes_with_their_code(tmp_path, monkeypatch):
+    assert code_hash(()) != code_hash(("sscr",)) != code_hash(("idc",))
+    with pytest.raises(ValueError, match=r"unknown system\(s\) \['gpt'\]"):
+        code_hash(("gpt",))
+
+
+def test_editing_the_training_code_invalidates_the_entry(isolated_dirs, monkeypatch):
+    """A student who edits a loss in a system package gets a retrained model, never the cached one."""
+    import shutil
+
+    import tutorlib.cache as cache
+
+    library = isolated_dirs / "tutorlib"
+    shutil.copytree(cache.LIBRARY_ROOT, library, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "LIBRARY_ROOT", library)
+    calls = []
+
+    def train(model):
+        calls.append(1)
+
+    def ask(system):
+        train_or_load("linear", {"k": 1}, make_model, train, "cpu", systems=(system,))
+
+    ask("simat"), ask("simat"), ask("idc")
+    assert calls == [1, 1]
+    heads = library / "simat" / "heads.py"
+    heads.write_text(heads.read_text() + "\n# the student's edit of the loss\n")
+    ask("simat")
+    assert calls == [1, 1, 1]
+    ask("idc")  # idc's entry does not depend on the simat package
+    assert calls == [1, 1, 1]
+
+
+def test_dry_profile_keeps_its_entries_apart(isolated_dirs, monkeypatch):
+    import tutorlib.profiles as profiles
+
+    normal = cache_path("m", {"k": 1})
+    monkeypatch.setattr(profiles, "_active", "dry")
+    assert cache_path("m", {"k": 1}) != normal
+
+
+def test_damaged_entry_is_a_clear_error_not_a_retrain(isolated_dirs):
+    calls = []
+    _, _ = train_or_load("linear", Config(), make_model, lambda m: calls.append(1), "cpu")
+    weights = cache_path("linear", Config()) / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CacheError, match=r"model.safetensors does not match the checksum.*rm -r"):
+        train_or_load("linear", Config(), make_model, lambda m: calls.append(1), "cpu")
+    weights.unlink()
+    with pytest.raises(CacheError, match=r"model.safetensors is missing"):
+        cached_dir("linear", Config(), lambda folder: None)
+    (cache_path("linear", Config()) / "manifest.json").write_text("{not json")
+    with pytest.raises(CacheError, match=r"manifest.json is unreadable"):
+        cached_dir("linear", Config(), lambda folder: None)
+    assert calls == [1]

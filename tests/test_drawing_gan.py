@@ -76,19 +76,29 @@ def test_training_runs_and_resumes(tmp_path):
 
 
 def test_checkpoint_round_trip_in_half_precision(tmp_path, monkeypatch):
+    from tutorlib.shipped import ShippedError, ShippedModel, save_shipped
+
     g = tiny_generator()
-    checkpoints.save_generator(g, {"command": "test", "history": {"loss_d": [[0, 1.0]]}}, tmp_path)
-    loaded, log = checkpoints.load_generator(tmp_path, torch.device("cpu"))
+    save_shipped(g, TINY, {"command": "test", "history": {"loss_d": [[0, 1.0]]}}, tmp_path / "gan")
+    monkeypatch.setattr(ShippedModel, "folder", property(lambda self: tmp_path / "gan"))
+    loaded, log = checkpoints.generator_for(TINY, torch.device("cpu"), use_shipped=True)
     z = torch.randn(2, TINY.z_dim)
-    assert loaded.config == TINY and log["from_checkpoint"] == str(tmp_path)
-    assert torch.allclose(loaded(z), g(z), atol=2e-2)
-    monkeypatch.setattr(checkpoints, "shipped_dir", lambda: tmp_path)
-    shipped, info = checkpoints.generator_for(TINY, torch.device("cpu"), use_shipped=True)
-    assert info["from_checkpoint"] == str(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text()) == json.loads(json.dumps(asdict(TINY)))
-    with pytest.raises(FileNotFoundError, match="config.json"):
-        (tmp_path / "config.json").unlink()
-        checkpoints.load_generator(tmp_path, torch.device("cpu"))
+    assert loaded.config == TINY and log["from_checkpoint"] == str(tmp_path / "gan")
+    assert torch.allclose(loaded(z), g.eval()(z), atol=2e-2)
+    assert json.loads((tmp_path / "gan" / "config.json").read_text()) == json.loads(json.dumps(asdict(TINY)))
+    # a different config is an error naming the entry point, never a silent 4000-step retrain
+    with pytest.raises(ShippedError, match=r"another config.*python -m tutorlib.drawing.checkpoints"):
+        checkpoints.generator_for(replace(TINY, steps=TINY.steps + 1), torch.device("cpu"), use_shipped=True)
+    (tmp_path / "gan" / "config.json").unlink()
+    with pytest.raises(ShippedError, match=r"config.json is missing"):
+        checkpoints.generator_for(TINY, torch.device("cpu"), use_shipped=True)
+
+
+def test_the_shipped_generator_matches_the_standard_config():
+    from tutorlib.drawing.config import DrawingConfig
+
+    generator, log = checkpoints.generator_for(DrawingConfig.for_profile("standard").gan, torch.device("cpu"), True)
+    assert log["command"].startswith(checkpoints.COMMAND)
 
 
 def test_concept_iou_by_hand():

@@ -37,6 +37,31 @@ def test_unknown_profile_lists_valid_ones(monkeypatch):
 
 def test_by_profile_returns_the_matching_value():
     values = dict(smoke=1, standard=2, full=3)
-    assert [by_profile(profile, **values) for profile in PROFILES] == [1, 2, 3]
+    assert [by_profile(profile, **values) for profile in PROFILES] == [1, 2, 3, 3]  # dry takes full's by default
+    assert by_profile("dry", **values, dry=1) == 1
     with pytest.raises(ValueError, match="unknown profile 'auto'"):
         by_profile("auto", **values)
+
+
+def test_resolve_profile_remembers_the_active_one():
+    from tutorlib.profiles import active_profile
+
+    assert active_profile() is None
+    resolve_profile("dry")
+    assert active_profile() == "dry"
+
+
+def test_dry_from_takes_data_fields_from_smoke():
+    from dataclasses import dataclass
+
+    from tutorlib.profiles import dry_from
+
+    @dataclass
+    class Config:
+        width: int
+        steps: int
+        n_train: int
+
+    assert dry_from(Config(512, 5000, 10000), Config(8, 20, 64), "n_train") == Config(512, 5000, 64)
+    with pytest.raises(ValueError, match=r"Config has no field\(s\) \['n_test'\]"):
+        dry_from(Config(1, 1, 1), Config(1, 1, 1), "n_test")

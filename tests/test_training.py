@@ -1,8 +1,11 @@
+import os
+import signal
+
 import pytest
 import torch
 
 from tutorlib.progress import progress
-from tutorlib.training import History, train_loop
+from tutorlib.training import History, fit, train_loop
 
 TRUE_WEIGHT = torch.tensor([[2.0, -1.0]])
 
@@ -72,22 +75,29 @@ def test_exhausted_generator_is_refused():
         train_loop(step_fn, (regression_batch(i) for i in range(2)), 5, device="cpu")
 
 
-def test_interrupted_run_resumes_to_identical_parameters(tmp_path):
+def test_ctrl_c_mid_step_finishes_the_step_then_saves_and_resumes_identically(tmp_path):
+    """SIGINT arrives between the backward pass and the optimizer step: the step still completes, the loop saves
+    at the boundary, and the resumed run ends with the weights of an uninterrupted one."""
     reference, _, step_fn = make_problem(seed=1)
     train_loop(step_fn, regression_batch, 20, device="cpu")
 
     checkpoint = tmp_path / "run.pt"
-    model, optimizer, step_fn = make_problem(seed=1)
+    model, optimizer, _ = make_problem(seed=1)
 
     def interrupted_step(batch, step):
+        inputs, targets = batch
+        loss = torch.nn.functional.mse_loss(model(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
         if step == 10:
-            raise KeyboardInterrupt
-        return step_fn(batch, step)
+            os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C in the terminal or the notebook would
+        optimizer.step()
+        return {"loss": loss.item()}
 
     state = {"model": model, "optimizer": optimizer}
     with pytest.raises(KeyboardInterrupt):
         train_loop(interrupted_step, regression_batch, 20, device="cpu", checkpoint=checkpoint, state=state)
-    assert torch.load(checkpoint, weights_only=True)["step"] == 10
+    assert torch.load(checkpoint, weights_only=True)["step"] == 11
 
     resumed_model, resumed_optimizer, step_fn = make_problem(seed=2)
     steps_run = []
@@ -96,19 +106,87 @@ def test_interrupted_run_resumes_to_identical_parameters(tmp_path):
         steps_run.append(step)
         return step_fn(batch, step)
 
-    history = train_loop(
-        recording_step,
-        regression_batch,
-        20,
-        device="cpu",
-        checkpoint=checkpoint,
-        state={"model": resumed_model, "optimizer": resumed_optimizer},
-        log_every=5,
-    )
-    assert steps_run == list(range(10, 20))
-    assert history.series("loss")[0] == [0, 10, 15, 19]  # step 0 logged before the interrupt
+    history = train_loop(recording_step, regression_batch, 20, device="cpu", checkpoint=checkpoint,
+                         state={"model": resumed_model, "optimizer": resumed_optimizer}, log_every=5)
+    assert steps_run == list(range(11, 20))
+    assert history.series("loss")[0] == [0, 10, 15, 19]  # logged every 10 steps, then every 5 after the resume
+    assert history.seconds > 0
     assert torch.equal(resumed_model.weight, reference.weight)
     assert torch.equal(resumed_model.bias, reference.bias)
+
+
+def test_an_exception_inside_a_step_saves_nothing_of_that_step(tmp_path):
+    checkpoint = tmp_path / "run.pt"
+    model, optimizer, step_fn = make_problem(seed=1)
+
+    def failing_step(batch, step):
+        if step == 6:
+            step_fn(batch, step)  # the weights change, then the step fails
+            raise KeyboardInterrupt
+        return step_fn(batch, step)
+
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(failing_step, regression_batch, 20, device="cpu", checkpoint=checkpoint,
+                   state={"model": model, "optimizer": optimizer}, checkpoint_every=4)
+    assert torch.load(checkpoint, weights_only=True)["step"] == 4
+
+
+def test_a_checkpoint_past_the_asked_steps_is_refused(tmp_path):
+    checkpoint = tmp_path / "run.pt"
+    model, optimizer, step_fn = make_problem()
+    state = {"model": model, "optimizer": optimizer}
+    train_loop(step_fn, regression_batch, 8, device="cpu", checkpoint=checkpoint, state=state)
+    with pytest.raises(ValueError, match=r"at step 8, past the 5 steps asked for"):
+        train_loop(step_fn, regression_batch, 5, device="cpu", checkpoint=checkpoint, state=state)
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"run.pt cannot be read.*delete it"):
+        train_loop(step_fn, regression_batch, 5, device="cpu", checkpoint=checkpoint, state=state)
+
+
+def test_dry_profile_caps_the_steps_and_records_their_cost(tmp_path, monkeypatch):
+    import json
+
+    import tutorlib.profiles as profiles
+
+    monkeypatch.setattr(profiles, "_active", "dry")
+    monkeypatch.setenv("TUTORLIB_STAGES", str(tmp_path / "stages.jsonl"))
+    model, _, step_fn = make_problem()
+    steps_run = []
+    train_loop(lambda batch, step: steps_run.append(step) or step_fn(batch, step), regression_batch, 500,
+               device="cpu", desc="regression")
+    assert steps_run == [0, 1]
+    [line] = (tmp_path / "stages.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    # a 2 -> 1 linear layer on 16 samples: forward 16 * 2 * 1 multiply-adds, backward the same again for the weight
+    # gradient (the inputs need no gradient); 2 FLOPs per multiply-add
+    assert record["stage"] == "regression" and record["planned_steps"] == 500 and record["profile"] == "dry"
+    assert record["parameters"] == record["trainable_parameters"] == 3
+    assert record["samples"] == 16
+    assert record["flops"] == 2 * (16 * 2 * 1) * 2
+    assert record["activation_bytes"] > 0 and record["operations"] > 3
+
+
+def test_step_cap_variable_is_checked(monkeypatch):
+    monkeypatch.setenv("TUTORLIB_STEP_CAP", "three")
+    _, _, step_fn = make_problem()
+    with pytest.raises(ValueError, match="TUTORLIB_STEP_CAP must be a positive whole number, got 'three'"):
+        train_loop(step_fn, regression_batch, 5, device="cpu")
+
+
+def test_fit_runs_the_single_optimizer_recipe_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 50)
+
+    def loss_and_logs(batch, step):
+        inputs, targets = batch
+        return torch.nn.functional.mse_loss(model(inputs), targets), {"lr": scheduler.get_last_lr()[0]}
+
+    history = fit(model, loss_and_logs, regression_batch, 150, optimizer, device="cpu", scheduler=scheduler)
+    assert not model.training
+    assert history.last("loss") < 0.01 and history.series("lr")[1][-1] == pytest.approx(0.1 * 0.1 ** 2)
+    assert torch.allclose(model.weight, TRUE_WEIGHT, atol=0.05)
 
 
 def test_periodic_checkpoint_records_progress(tmp_path):

@@ -10,7 +10,7 @@ from tutorlib.world import ATTRIBUTES, Oracle, project
 from tutorlib.world.views.change_pairs import (
     CHANGE_TEMPLATES, CHANGE_TYPES, MAX_DIMMING, MAX_PAN, MAX_TILT, NO_CHANGE_CAPTIONS, SEMANTIC_JITTER, ChangePairs,
 )
-from item_checks import assert_items_equal
+from tests.item_checks import assert_items_equal
 
 N, SIZE = 30, 32
 

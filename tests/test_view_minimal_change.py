@@ -9,7 +9,7 @@ from tutorlib.formats.vismin import read_vismin, write_vismin
 from tutorlib.world import ATTRIBUTES, Obj, Oracle, Scene, render
 from tutorlib.world.text import NUMBER_WORDS, RELATION_PHRASES
 from tutorlib.world.views.minimal_change import CATEGORIES, MinimalChangePairs, in_frame, minimal_edit, object_box
-from item_checks import assert_items_equal
+from tests.item_checks import assert_items_equal
 
 N, SIZE = 40, 32
 

@@ -67,17 +67,18 @@ def test_inpaint_changes_the_region_only_and_is_seeded(clip):
         inpaint(model, rendering.images, regions[:1], ["a", "b"])
 
 
-def test_saved_inpainter_loads_back_and_missing_files_are_named(clip, tmp_path):
-    from tutorlib.vismin.checkpoints import load_inpainter, save_inpainter, write_loss_curve
+def test_saved_inpainter_loads_back_and_damage_is_named(clip, tmp_path, monkeypatch):
+    from tutorlib.shipped import ShippedError, ShippedModel, save_shipped
+    from tutorlib.vismin.checkpoints import InpainterSetup, inpainter_for
 
+    setup = InpainterSetup(CONFIG, ClipConfig.for_profile("smoke"))
     model = Inpainter(CONFIG, clip)
-    save_inpainter(model, CONFIG, ClipConfig.for_profile("smoke"), {"history": {"loss": [[0, 1.0]]},
-                   "command": "test"}, tmp_path)
-    loaded, info = load_inpainter(tmp_path, torch.device("cpu"))
+    save_shipped(model, setup, {"history": {"loss": [[0, 1.0]]}, "command": "test"}, tmp_path / "inpainter")
+    monkeypatch.setattr(ShippedModel, "folder", property(lambda self: tmp_path / "inpainter"))
+    loaded, info = inpainter_for(setup.inpaint, setup.clip, torch.device("cpu"), use_shipped=True)
     assert info["history"] == {"loss": [[0, 1.0]]} and loaded.config == CONFIG
-    assert write_loss_curve(tmp_path).stat().st_size > 0
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a.half().float(), b)
-    (tmp_path / "training_log.json").unlink()
-    with pytest.raises(FileNotFoundError, match="training_log.json: missing"):
-        load_inpainter(tmp_path, torch.device("cpu"))
+    (tmp_path / "inpainter" / "training_log.json").unlink()
+    with pytest.raises(ShippedError, match=r"training_log.json is missing.*python -m tutorlib.vismin.checkpoints"):
+        inpainter_for(setup.inpaint, setup.clip, torch.device("cpu"), use_shipped=True)

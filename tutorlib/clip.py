@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 
-from tutorlib.cache import cached_model
+from tutorlib.cache import config_from_json, train_or_load
 from tutorlib.device import pick_device
 from tutorlib.profiles import by_profile
 from tutorlib.training import History, train_loop
@@ -262,8 +262,8 @@ def load(name: str = WORLD, pretrained: str | None = None, *, config: ClipConfig
     device = pick_device(device) if isinstance(device, str) else device
     if name == WORLD:
         config = config or ClipConfig()
-        model, info = cached_model("clip-world", config, lambda: build_clip(config),
-                                   lambda m: {"history": train_clip(m, config, device).to_dict()})
+        model, info = train_or_load("clip-world", config, lambda: build_clip(config),
+                                   lambda m: {"history": train_clip(m, config, device).to_dict()}, device)
         return Clip(model.to(device).eval(), WorldTokenizer(config.context_length), config.image_size,
                     WORLD_MEAN, WORLD_STD, WORLD, info)
     if Path(name).is_dir():
@@ -286,7 +286,8 @@ def _load_folder(folder: Path, device: torch.device) -> Clip:
             raise FileNotFoundError(f"{folder / needed}: missing; a saved world CLIP holds model.safetensors "
                                     "and config.json")
     values = json.loads((folder / "config.json").read_text())
-    config = ClipConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    # a cache entry stores its whole key ({"config": ..., "code": ...}); a plain saved folder the config alone
+    config = config_from_json(ClipConfig, values.get("config", values), str(folder / "config.json"))
     model = build_clip(config)
     load_model(model, str(folder / "model.safetensors"))
     return Clip(model.to(device).eval(), WorldTokenizer(config.context_length), config.image_size, WORLD_MEAN,

@@ -13,8 +13,6 @@ from pathlib import Path
 
 def repo_root() -> Path:
     """The folder holding ``pyproject.toml`` above this package.
-
-    Introduced in notebook 00_shapes_world.
     """
     package_dir = Path(__file__).resolve().parent
     for folder in package_dir.parents:
@@ -32,24 +30,18 @@ def _folder_from_env(variable: str, default: Path) -> Path:
 
 def data_dir() -> Path:
     """Generated data and trained models: ``$TUTORLIB_DATA`` or ``<root>/data`` (created on demand).
-
-    Introduced in notebook 00_shapes_world.
     """
     return _folder_from_env("TUTORLIB_DATA", repo_root() / "data")
 
 
 def runs_dir() -> Path:
     """Executed notebooks and metrics JSON: ``$TUTORLIB_RUNS`` or ``<root>/runs`` (created on demand).
-
-    Introduced in notebook 00_shapes_world.
     """
     return _folder_from_env("TUTORLIB_RUNS", repo_root() / "runs")
 
 
 def notebooks_dir() -> Path:
     """The ordered tutorial notebooks: ``<root>/notebooks``.
-
-    Introduced in notebook 00_shapes_world.
     """
     return repo_root() / "notebooks"
 
@@ -59,8 +51,6 @@ def atomic_write(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` to write; on success it replaces ``path`` in one step.
 
     A crash or an exception leaves ``path`` as it was, never half written.
-
-    Introduced in notebook 00_shapes_world.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

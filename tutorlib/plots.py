@@ -31,8 +31,6 @@ def to_display(image: ImageLike, signed: bool | None = None) -> np.ndarray:
 
     Accepts ``(3, H, W)``, ``(H, W, 3)``, one channel or ``(H, W)``; uint8, or floats in [0, 1] or,
     when ``signed`` (detected from negative values when None), in [-1, 1].
-
-    Introduced in notebook 00_shapes_world.
     """
     array = _as_array(image)
     if array.ndim == 2:
@@ -66,8 +64,6 @@ def image_grid(
 
     ``images`` is a batch ``(N, 3, H, W)`` or ``(N, H, W, 3)`` or a list of images; a batch with any
     negative value is read as [-1, 1] throughout. ``scale`` is the size of one image in inches.
-
-    Introduced in notebook 00_shapes_world.
     """
     arrays = [_as_array(image) for image in images]
     if not arrays:
@@ -95,8 +91,6 @@ def image_grid(
 
 def moving_average(values: Sequence[float], window: int) -> np.ndarray:
     """Mean of each run of ``window`` consecutive values (``len(values) - window + 1`` of them).
-
-    Introduced in notebook 00_shapes_world.
     """
     if not 1 <= window <= len(values):
         raise ValueError(f"window {window} must be between 1 and the number of values ({len(values)})")
@@ -113,8 +107,6 @@ def plot_losses(
 
     ``history`` is a ``History`` or its ``to_dict()``. With ``smooth > 1`` a moving average over that
     many logged points is drawn over the faint raw curve.
-
-    Introduced in notebook 00_shapes_world.
     """
     if not isinstance(history, History):
         history = History.from_dict(history)

@@ -10,16 +10,12 @@ from tqdm.auto import tqdm
 
 def progress_enabled() -> bool:
     """False when the environment variable ``TUTORLIB_PROGRESS`` is ``0``.
-
-    Introduced in notebook 00_shapes_world.
     """
     return os.environ.get("TUTORLIB_PROGRESS", "1") != "0"
 
 
 def progress(iterable: Iterable | None = None, **tqdm_kwargs: Any) -> tqdm:
     """A ``tqdm.auto`` progress bar, disabled when ``TUTORLIB_PROGRESS=0``.
-
-    Introduced in notebook 00_shapes_world.
     """
     tqdm_kwargs.setdefault("disable", not progress_enabled())
     return tqdm(iterable, **tqdm_kwargs)

@@ -9,6 +9,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tutorlib.world import ATTRIBUTES, Oracle, count_phrase, render, sample_scenes, scene_captions
+from tutorlib.world.attributes import check_value
+from tutorlib.world.render import check_image_size
+from tutorlib.world.rng import check_seed
+from tutorlib.world.sampling import MAX_OBJECTS
 
 ANY = "any"
 # A distinct colour per object index for the instance-mask panel (floor is black).
@@ -28,11 +32,19 @@ def explore_world(
     """Render one scene and show its image, instance masks, one concept mask, captions and oracle answers.
 
     Dropdown values other than "any" restrict every object of the scene to that attribute value; `concept`
-    is "attribute=value", or "auto" for the colour of object 0.
+    is "attribute=value", or "auto" for the colour of object 0. seed is an integer from 0 to 2**63 - 1 and
+    n_objects from 0 to MAX_OBJECTS (10); bad values raise a ValueError naming the parameter.
     Introduced in notebook 00_shapes_world.
     """
-    allowed = {name: [value] for name, value in
+    seed, size = check_seed(seed), check_image_size(size)
+    if isinstance(n_objects, bool) or not isinstance(n_objects, (int, np.integer)) or not 0 <= n_objects <= MAX_OBJECTS:
+        raise ValueError(f"n_objects must be an integer from 0 to {MAX_OBJECTS}, got {n_objects!r}")
+    allowed = {name: [check_value(name, value)] for name, value in
                (("shape", shape), ("color", color), ("material", material), ("size", object_size)) if value != ANY}
+    if concept != "auto":
+        attribute, _, value = concept.partition("=")
+        if attribute not in ATTRIBUTES or value not in ATTRIBUTES[attribute]:
+            raise ValueError(f"concept must be 'auto' or 'attribute=value' such as 'color=red', got {concept!r}")
     batch = sample_scenes([seed], (n_objects, n_objects), allowed=allowed)
     rendering = render(batch, size)
     scene = batch.scene(0)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tutorlib.cache import cached_model
+from tutorlib.cache import train_or_load
 from tutorlib.seeding import seed_everything
 from tutorlib.training import History, train_loop
 from tutorlib.world.attributes import ATTRIBUTES
@@ -128,8 +128,8 @@ def segmenter_for(config: SegmenterConfig, device: torch.device) -> tuple[Segmen
         seed_everything(config.seed)
         return Segmenter(config)
 
-    model, info = cached_model("drawing-segmenter", config, make,
-                               lambda m: {"history": train_segmenter(m, config, device).to_dict()})
+    model, info = train_or_load("drawing-segmenter", config, make,
+                               lambda m: {"history": train_segmenter(m, config, device).to_dict()}, device)
     return model.to(device).eval(), info
 
 

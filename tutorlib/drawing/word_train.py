@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import torch
 
-from tutorlib.cache import cache_path, cached_model
+from tutorlib.cache import cache_path, train_or_load
 from tutorlib.device import pick_device
 from tutorlib.training import History, train_loop
 
@@ -96,6 +96,6 @@ def train_word_model(config: WordConfig, images: torch.Tensor, captions: Sequenc
         history = fit_word_model(model, images, captions, edited, device, checkpoint=resume)
         return {"history": history.to_dict()}
 
-    model, info = cached_model(CACHE_NAME, key, lambda: WordModel(config), train)
+    model, info = train_or_load(CACHE_NAME, key, lambda: WordModel(config), train, device)
     resume.unlink(missing_ok=True)
     return model.to(device).eval(), History.from_dict(info["history"])

@@ -76,20 +76,36 @@ class ClevrChangeFiles(ImageRecords, SplitDataset):
     Introduced in notebook 00_shapes_world.
     """
 
-    def __init__(self, records: list[dict]):
-        super().__init__(records, tuple(IMAGE_FILES))
+    def __init__(self, records: list[dict], scenes_path: Path):
+        super().__init__(records, tuple(IMAGE_FILES), frame=records[0]["before"],
+                         boxes={"box_before": "before", "box_after": "after"}, box_file=scenes_path,
+                         labels=[record["before"].name for record in records])
         self.splits = [record["split"] for record in records]
 
 
-def _lists(path: Path, value_type: type) -> dict[str, list]:
-    """A JSON object mapping names to lists of `value_type`; FormatError naming the file otherwise."""
+def _lists(path: Path, value_type: type, non_empty: bool = False) -> dict[str, list]:
+    """A JSON object mapping names to lists of `value_type` (`non_empty`: at least one each); FormatError naming
+    the file otherwise."""
     data = read_json(path)
     if not isinstance(data, dict):
         raise FormatError(path, f"expected an object, found {type(data).__name__}")
     for key, values in data.items():
         if not isinstance(values, list) or not all(type(v) is value_type for v in values):
             raise FormatError(path, f"{key!r} must map to a list of {value_type.__name__}")
+        if non_empty and not values:
+            raise FormatError(path, f"{key!r} maps to an empty list")
     return data
+
+
+def _change_types(path: Path) -> dict[str, str]:
+    """type_mapping.json inverted: default image file name -> its one change type."""
+    change_types: dict[str, str] = {}
+    for kind, names in _lists(path, str).items():
+        for name in names:
+            if name in change_types:
+                raise FormatError(path, f"{name} is listed under two change types, {change_types[name]!r} and {kind!r}")
+            change_types[name] = kind
+    return change_types
 
 
 def _extras(path: Path, scenes: dict, name: str) -> dict:
@@ -109,18 +125,18 @@ def _extras(path: Path, scenes: dict, name: str) -> dict:
 def read_clevr_change(folder: str | os.PathLike) -> ClevrChangeFiles:
     """Read a CLEVR-Change folder: one item per index listed in splits.json, in index order.
 
-    A missing file, a malformed JSON file, an unknown split, or an image without captions or change type raises
-    a FormatError naming the file and the problem. Introduced in notebook 00_shapes_world.
+    A missing file, a malformed JSON file, an unknown split, an image without captions or with two change types,
+    or images of another size than the first before image raise a FormatError naming the file and the problem.
+    Introduced in notebook 00_shapes_world.
     """
     folder = Path(folder)
     splits = _lists(folder / "splits.json", int)
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown:
         raise FormatError(folder / "splits.json", f"unknown splits {unknown}; expected {list(SPLITS)}")
-    change = _lists(folder / "change_captions.json", str)
-    no_change = _lists(folder / "no_change_captions.json", str)
-    change_types = {name: kind for kind, names in _lists(folder / "type_mapping.json", str).items()
-                    for name in names}
+    change = _lists(folder / "change_captions.json", str, non_empty=True)
+    no_change = _lists(folder / "no_change_captions.json", str, non_empty=True)
+    change_types = _change_types(folder / "type_mapping.json")
     scenes_path = folder / "scenes.json"
     scenes = read_json(scenes_path) if scenes_path.exists() else {}
     if not isinstance(scenes, dict):
@@ -132,6 +148,8 @@ def read_clevr_change(folder: str | os.PathLike) -> ClevrChangeFiles:
             if index in split_of:
                 raise FormatError(folder / "splits.json", f"index {index} is in both {split_of[index]!r} and {split!r}")
             split_of[index] = split
+    if not split_of:
+        raise FormatError(folder / "splits.json", "lists no index")
     records = []
     for index in sorted(split_of):
         name = _file_name("before", index)
@@ -146,4 +164,4 @@ def read_clevr_change(folder: str | os.PathLike) -> ClevrChangeFiles:
             "no_change_captions": no_change[name], "index": index, "split": split_of[index],
             **_extras(scenes_path, scenes, name),
         })
-    return ClevrChangeFiles(records)
+    return ClevrChangeFiles(records, scenes_path)

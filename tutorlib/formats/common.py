@@ -51,24 +51,41 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False) -> Iterator[P
 def require_file(path: str | os.PathLike) -> Path:
     """The path, if it is an existing file; else a FormatError naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise FormatError(path, "is a folder where a file is expected")
     if not path.is_file():
         raise FormatError(path, "file not found")
     return path
 
 
-def read_json(path: str | os.PathLike):
-    """Parse a JSON file; a missing or malformed file raises FormatError naming it and the problem."""
+def read_text(path: str | os.PathLike) -> str:
+    """The text of a UTF-8 file, with or without a byte-order mark (spreadsheet exports write one);
+    FormatError naming the file when it is missing or not UTF-8 text."""
     path = require_file(path)
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise FormatError(path, f"not a UTF-8 text file ({err})") from None
+    except OSError as err:
+        raise FormatError(path, f"unreadable ({err})") from None
+
+
+def read_json(path: str | os.PathLike):
+    """Parse a JSON file; a missing or malformed file raises FormatError naming it and the problem."""
+    path = Path(path)
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
         raise FormatError(path, f"not valid JSON ({err})") from None
+    except RecursionError:
+        raise FormatError(path, "not valid JSON (nested too deeply)") from None
 
 
 def write_json(path: str | os.PathLike, data) -> None:
     """Write JSON (indented, UTF-8)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=1))
+    Path(path).write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
 def write_image(path: str | os.PathLike, image) -> None:
@@ -80,14 +97,71 @@ def write_image(path: str | os.PathLike, image) -> None:
     Image.fromarray(np.ascontiguousarray(array.astype(np.uint8))).save(path)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def files_by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """stem -> path of the files of `folder` with one of `suffixes` (any case), first by sorted name; empty when
+    the folder is absent. A folder named like such a file raises FormatError."""
+    if not folder.is_dir():
+        return {}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in suffixes:
+            found.setdefault(path.stem, require_file(path))
+    return found
+
+
+# Integer grey images (16-bit PNG and TIFF open in one of these modes) are read as 16-bit values.
+WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def _rgb(path: Path, image: Image.Image) -> np.ndarray:
+    if image.mode in WIDE_GREY_MODES:
+        grey = np.asarray(image).astype(np.int64)
+        if grey.size and not 0 <= grey.min() <= grey.max() <= 65535:
+            raise FormatError(path, f"{image.mode} image with values beyond 16 bits "
+                                    f"({grey.min()} to {grey.max()}); save it with 8 or 16 bits per channel")
+        # 16 bits to 8: v8 = round(v16 * 255 / 65535)
+        eight = ((grey * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(eight[..., None], 3, axis=2)
+    if image.mode == "F":
+        raise FormatError(path, "floating-point image; save it with 8 or 16 bits per channel")
+    return np.asarray(image.convert("RGB"))
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """(H, W, 3) uint8 RGB array of an image file; FormatError if missing or unreadable."""
+    """(H, W, 3) uint8 RGB array of an image file; FormatError if missing or unreadable.
+
+    16-bit channels are scaled to 8 bits, grey becomes three equal channels.
+    """
     path = require_file(path)
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except OSError as err:
-        raise FormatError(path, f"not a readable image ({err})") from None
+            return _rgb(path, image)
+    except FormatError:
+        raise
+    except IMAGE_ERRORS as err:
+        raise FormatError(path, f"not a readable image ({type(err).__name__}: {err})") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file, from its header alone; FormatError if missing or unreadable."""
+    path = require_file(path)
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except IMAGE_ERRORS as err:
+        raise FormatError(path, f"not a readable image ({type(err).__name__}: {err})") from None
+
+
+def check_size(path: str | os.PathLike, shape: tuple[int, ...], size: tuple[int, int], reference: str) -> None:
+    """FormatError naming `path` unless an image of `shape` (H, W, ...) has `size` (height, width), the size of
+    `reference` (a file name or what fixes the size)."""
+    if tuple(shape[:2]) != tuple(size):
+        raise FormatError(path, f"image is {shape[1]}x{shape[0]} px (width x height) where {reference} is "
+                                f"{size[1]}x{size[0]} px; the images must have one size")
 
 
 def describe_folder(folder: str | os.PathLike, per_folder: int = 3) -> str:

@@ -25,12 +25,13 @@ from PIL import Image
 
 from ..progress import progress
 from ..world.render import MAX_SIZE, MIN_SIZE
+from ..world.rng import SEED_LIMIT
+from ..world.sampling import MAX_OBJECTS
 from ..world.scene import Scene
 from ..world.views.captioned import CONCEPTS, concept_masks, regenerate
 from ..world.views.common import SPLITS, SplitDataset
-from .common import FormatError, atomic_dir, read_image, read_json, write_image, write_json
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+from .common import (IMAGE_ERRORS, IMAGE_SUFFIXES, FormatError, atomic_dir, check_size, files_by_stem, image_size,
+                     read_image, read_json, read_text, write_image, write_json)
 
 
 def write_drawing(dataset, folder: str | os.PathLike, with_images: bool = True, *, overwrite: bool = False,
@@ -59,7 +60,7 @@ def write_drawing(dataset, folder: str | os.PathLike, with_images: bool = True, 
                 if any("\n" in c for c in captions):
                     raise ValueError(f"sample {sample}: a caption spans lines")
                 (tmp / "text").mkdir(exist_ok=True)
-                (tmp / "text" / f"{sample}.txt").write_text("\n".join(captions) + "\n")
+                (tmp / "text" / f"{sample}.txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
             if with_images:
                 write_image(tmp / "images" / f"{sample}.png", item["image"])
             if item.get("ids") is not None:
@@ -77,7 +78,7 @@ def write_drawing(dataset, folder: str | os.PathLike, with_images: bool = True, 
         if len(set(all_names)) != len(all_names):
             raise ValueError("sample ids must be unique")
         for split in SPLITS:
-            (tmp / f"name_list_{split}.txt").write_text("".join(f"{n}\n" for n in names[split]))
+            (tmp / f"name_list_{split}.txt").write_text("".join(f"{n}\n" for n in names[split]), encoding="utf-8")
         if world is not None:
             write_json(tmp / "world.json", world)
     return folder
@@ -91,15 +92,37 @@ def read_drawing(folder: str | os.PathLike) -> "DrawingFolder":
     return DrawingFolder(folder)
 
 
-def _listing(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    """stem -> path of the files of `folder` with one of `suffixes` (empty when the folder is absent)."""
-    if not folder.is_dir():
-        return {}
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in suffixes:
-            found.setdefault(path.stem, path)
-    return found
+def _is_bank_index(name: str) -> bool:
+    """Whether a sample id names an index of the latent bank: ASCII digits only ("٣" is a digit, not an index)."""
+    return name.isascii() and name.isdigit()
+
+
+def _read_names(folder: Path) -> tuple[list[str], list[str]]:
+    """The sample ids of the name lists and the split of each, in the order train, val, test."""
+    lists = [folder / f"name_list_{s}.txt" for s in SPLITS]
+    if not any(p.exists() for p in lists):
+        raise FormatError(folder, f"no name list ({', '.join(p.name for p in lists)})")
+    names, splits, seen = [], [], {}
+    for split, path in zip(SPLITS, lists):
+        if not path.exists():
+            continue
+        for line in read_text(path).splitlines():
+            name = line.strip()
+            if not name:
+                continue
+            if "/" in name or "\\" in name:
+                raise FormatError(path, f"sample id {name!r} is not a file name")
+            key = int(name) if _is_bank_index(name) else name  # "7" and "007" are one bank index
+            if key in seen:
+                raise FormatError(path, f"sample id {name!r} is also listed in name_list_{seen[key]}.txt")
+            if _is_bank_index(name) and key >= SEED_LIMIT:
+                raise FormatError(path, f"sample id {name!r} is too large for a bank index (at most 2**63 - 1)")
+            seen[key] = split
+            names.append(name)
+            splits.append(split)
+    if not names:
+        raise FormatError(folder, "the name lists hold no sample id")
+    return names, splits
 
 
 def _check_world(path: Path, world) -> dict[str, Any]:
@@ -109,14 +132,25 @@ def _check_world(path: Path, world) -> dict[str, Any]:
         if key not in world:
             raise FormatError(path, f"missing {key!r}")
     size, seed, n_objects = world["size"], world["seed"], world["n_objects"]
-    if not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
+    integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if not integer(size) or not MIN_SIZE <= size <= MAX_SIZE:
         raise FormatError(path, f"size must be an integer from {MIN_SIZE} to {MAX_SIZE}, found {size!r}")
-    if not isinstance(seed, int) or seed < 0:
-        raise FormatError(path, f"seed must be a non-negative integer, found {seed!r}")
-    if (not isinstance(n_objects, list) or len(n_objects) != 2 or not all(isinstance(k, int) for k in n_objects)
-            or not 0 <= n_objects[0] <= n_objects[1]):
-        raise FormatError(path, f"n_objects must be [min, max], found {n_objects!r}")
+    if not integer(seed) or not 0 <= seed < SEED_LIMIT:
+        raise FormatError(path, f"seed must be an integer from 0 to 2**63 - 1, found {seed!r}")
+    if (not isinstance(n_objects, list) or len(n_objects) != 2 or not all(integer(k) for k in n_objects)
+            or not 0 <= n_objects[0] <= n_objects[1] <= MAX_OBJECTS):
+        raise FormatError(path, f"n_objects must be [min, max] with 0 <= min <= max <= {MAX_OBJECTS}, "
+                                f"found {n_objects!r}")
     return world
+
+
+def _read_scene(path: Path) -> Scene:
+    try:
+        return Scene.from_dict(read_json(path))
+    except FormatError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        raise FormatError(path, f"malformed scene ({type(err).__name__}: {err})") from None
 
 
 class DrawingFolder(SplitDataset):
@@ -126,7 +160,8 @@ class DrawingFolder(SplitDataset):
     or None (needs ids and the scene), captions list[str] ([] without text), transcript (or None), scene
     (or None), id (int when numeric), split, audio (path of audio/{id}.wav, or None).
     Images come from images/ when present, else are regenerated from world.json and the id (once, when the
-    folder is read). Real folders (audio, text, images, no masks or scenes) read with None in those fields.
+    folder is read); every image has one size (world.json's, else the first stored image's). Real folders
+    (audio, text, images, no masks or scenes) read with None in those fields.
     Introduced in notebook 03_drawing_gan_units.
     """
 
@@ -136,64 +171,48 @@ class DrawingFolder(SplitDataset):
         self.folder = folder = Path(folder)
         if not folder.is_dir():
             raise FormatError(folder, "folder not found")
-        self.names: list[str] = []
-        self.splits: list[str] = []
-        lists = [folder / f"name_list_{s}.txt" for s in SPLITS]
-        if not any(p.is_file() for p in lists):
-            raise FormatError(folder, f"no name list ({', '.join(p.name for p in lists)})")
-        seen: dict[str, str] = {}
-        for split, path in zip(SPLITS, lists):
-            if not path.is_file():
-                continue
-            try:
-                lines = path.read_text().splitlines()
-            except UnicodeDecodeError as err:
-                raise FormatError(path, f"not a text file ({err})") from None
-            for line in lines:
-                name = line.strip()
-                if not name:
-                    continue
-                if "/" in name or "\\" in name:
-                    raise FormatError(path, f"sample id {name!r} is not a file name")
-                if name in seen:
-                    raise FormatError(path, f"sample id {name!r} is also listed in name_list_{seen[name]}.txt")
-                seen[name] = split
-                self.names.append(name)
-                self.splits.append(split)
-
-        self.text_files = _listing(folder / "text", (".txt",))
-        self.audio_files = _listing(folder / "audio", (".wav", ".flac", ".mp3"))
-        self.image_files = _listing(folder / "images", IMAGE_SUFFIXES)
-        self.mask_files = _listing(folder / "masks", (".png",))
-        self.scene_files = _listing(folder / "scenes", (".json",))
+        self.names, self.splits = _read_names(folder)
+        self.text_files = files_by_stem(folder / "text", (".txt",))
+        self.audio_files = files_by_stem(folder / "audio", (".wav", ".flac", ".mp3"))
+        self.image_files = files_by_stem(folder / "images", IMAGE_SUFFIXES)
+        self.mask_files = files_by_stem(folder / "masks", (".png",))
+        self.scene_files = files_by_stem(folder / "scenes", (".json",))
         self.world = None
-        if (folder / "world.json").is_file():
+        if (folder / "world.json").exists():
             self.world = _check_world(folder / "world.json", read_json(folder / "world.json"))
         for name in self.names:
             if name not in self.text_files and name not in self.audio_files:
                 raise FormatError(folder, f"sample {name!r} has neither text/{name}.txt nor audio/{name}.wav")
+        self._regenerate([n for n in self.names if n not in self.image_files])
+        # Every image has one size: world.json's, else the first stored image's.
+        if self.world is not None:
+            self.size, self.size_source = (self.world["size"],) * 2, "world.json"
+        else:  # without world.json every sample has a stored image (else _regenerate refused the folder)
+            first = self.image_files[self.names[0]]
+            self.size, self.size_source = image_size(first), first.name
 
-        # Regenerate, from world.json, the samples whose image is not stored.
-        missing = [n for n in self.names if n not in self.image_files]
+    def _regenerate(self, missing: list[str]) -> None:
+        """Regenerate, from world.json, the samples whose image is not stored."""
         self._generated: dict[str, int] = {}
-        if missing:
-            if self.world is None:
-                raise FormatError(folder, f"{len(missing)} samples lack an image (e.g. images/{missing[0]}.png) "
-                                          "and there is no world.json to regenerate them")
-            not_numeric = [n for n in missing if not n.isdigit()]
-            if not_numeric:
-                raise FormatError(folder, f"sample id {not_numeric[0]!r} is not a bank index, cannot regenerate it")
-            scenes, images, ids, captions = regenerate([int(n) for n in missing], self.world["size"],
-                                                       self.world["seed"], tuple(self.world["n_objects"]))
-            self._generated = {n: k for k, n in enumerate(missing)}
-            self._gen_scenes, self._gen_images, self._gen_ids, self._gen_captions = scenes, images, ids, captions
-            probe = missing[0]
-            if probe in self.scene_files:
-                stored = Scene.from_dict(read_json(self.scene_files[probe]))
-                if stored != scenes[0]:
-                    raise FormatError(folder / "world.json",
-                                      f"does not regenerate the stored scene of sample {probe!r}: wrong size, seed "
-                                      "or n_objects?")
+        if not missing:
+            return
+        folder = self.folder
+        if self.world is None:
+            raise FormatError(folder, f"{len(missing)} samples lack an image (e.g. images/{missing[0]}.png) "
+                                      "and there is no world.json to regenerate them")
+        not_numeric = [n for n in missing if not _is_bank_index(n)]
+        if not_numeric:
+            name_list = folder / f"name_list_{self.splits[self.names.index(not_numeric[0])]}.txt"
+            raise FormatError(name_list, f"sample id {not_numeric[0]!r} has no image and is not a bank index (ASCII "
+                                         "digits) to regenerate it from world.json")
+        scenes, images, ids, captions = regenerate([int(n) for n in missing], self.world["size"],
+                                                   self.world["seed"], tuple(self.world["n_objects"]))
+        self._generated = {n: k for k, n in enumerate(missing)}
+        self._gen_scenes, self._gen_images, self._gen_ids, self._gen_captions = scenes, images, ids, captions
+        probe = missing[0]
+        if probe in self.scene_files and _read_scene(self.scene_files[probe]) != scenes[0]:
+            raise FormatError(folder / "world.json", f"does not regenerate the stored scene of sample {probe!r}: "
+                                                     "wrong size, seed or n_objects?")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -201,7 +220,10 @@ class DrawingFolder(SplitDataset):
     def _image(self, name: str) -> torch.Tensor:
         if name in self._generated:
             return self._gen_images[self._generated[name]]
-        return torch.from_numpy(np.ascontiguousarray(read_image(self.image_files[name]).transpose(2, 0, 1)))
+        path = self.image_files[name]
+        image = read_image(path)
+        check_size(path, image.shape, self.size, self.size_source)
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
     def _ids(self, name: str) -> torch.Tensor | None:
         if name in self.mask_files:
@@ -209,10 +231,11 @@ class DrawingFolder(SplitDataset):
             try:
                 with Image.open(path) as image:
                     array = np.asarray(image)
-            except OSError as err:
-                raise FormatError(path, f"not a readable image ({err})") from None
-            if array.ndim != 2:
-                raise FormatError(path, f"an instance mask must be one channel, found shape {array.shape}")
+            except IMAGE_ERRORS as err:
+                raise FormatError(path, f"not a readable image ({type(err).__name__}: {err})") from None
+            if array.ndim != 2 or array.dtype.kind not in "bui":
+                raise FormatError(path, f"an instance mask must be one channel of integers, found shape "
+                                        f"{array.shape} {array.dtype}")
             return torch.from_numpy(array.astype(np.int64) - 1)
         if name in self._generated:
             return self._gen_ids[self._generated[name]]
@@ -220,24 +243,17 @@ class DrawingFolder(SplitDataset):
 
     def _scene(self, name: str) -> Scene | None:
         if name in self.scene_files:
-            path = self.scene_files[name]
-            try:
-                return Scene.from_dict(read_json(path))
-            except (KeyError, TypeError, ValueError) as err:
-                if isinstance(err, FormatError):
-                    raise
-                raise FormatError(path, f"malformed scene ({err})") from None
+            return _read_scene(self.scene_files[name])
         if name in self._generated:
             return self._gen_scenes[self._generated[name]]
         return None
 
     def _captions(self, name: str) -> list[str]:
         if name in self.text_files:
-            try:
-                lines = self.text_files[name].read_text().splitlines()
-            except UnicodeDecodeError as err:
-                raise FormatError(self.text_files[name], f"not a text file ({err})") from None
-            return [line.strip() for line in lines if line.strip()]
+            captions = [line.strip() for line in read_text(self.text_files[name]).splitlines() if line.strip()]
+            if not captions:
+                raise FormatError(self.text_files[name], "no caption")
+            return captions
         if name in self._generated:
             return list(self._gen_captions[self._generated[name]])
         return []
@@ -264,7 +280,7 @@ class DrawingFolder(SplitDataset):
             "captions": captions,
             "transcript": captions[0] if captions else None,
             "scene": scene,
-            "id": int(name) if name.isdigit() else name,
+            "id": int(name) if _is_bank_index(name) else name,
             "split": self.splits[index],
             "audio": None if audio is None else str(audio),
         }

@@ -49,11 +49,16 @@ def _decode_string(value) -> str:
     return str(value)
 
 
-def _json_dataset(path: Path, node, where: str):
+def _json_string(path: Path, value, where: str):
+    """The JSON document held by an HDF5 string (a dataset's value or an attribute)."""
     try:
-        return json.loads(_decode_string(node[()]))
-    except (ValueError, UnicodeDecodeError) as err:
+        return json.loads(_decode_string(value))
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise FormatError(path, f"{where} is not a JSON string ({err})") from None
+
+
+# What h5py raises on damaged files (truncated, flipped bytes, broken compressed chunks).
+HDF5_ERRORS = (OSError, RuntimeError, KeyError)
 
 
 def write_iclevr(dataset, path: str | os.PathLike, *, overwrite: bool = False, compression: str | None = "gzip",
@@ -111,8 +116,10 @@ def read_iclevr(path: str | os.PathLike, share: float = 1.0) -> "ICLEVRFile":
     """Open an i-CLEVR HDF5 file as a Dataset with EditingDialogues' item layout (RGB, (3, H, W) uint8).
 
     `share` keeps the first share of the dialogues (the data-scarcity experiments of SSCR). The file's
-    structure is checked when opened (every group's keys and shapes); a malformed file raises FormatError
-    naming the file and the problem. Introduced in notebook 01_sscr_iterative_editing.
+    structure is checked when opened (every group's keys, shapes and types), a dialogue's values when it is
+    read (0/1 bags, finite coordinates, one instruction and one ground-truth entry per turn, readable chunks);
+    a malformed file raises FormatError naming the file and the problem.
+    Introduced in notebook 01_sscr_iterative_editing.
     """
     return ICLEVRFile(path, share)
 
@@ -137,8 +144,8 @@ class ICLEVRFile(Dataset):
         try:
             with h5py.File(self.path, "r") as f:
                 self._check_and_index(f, share)
-        except OSError as err:
-            raise FormatError(self.path, f"unreadable HDF5 file ({err})") from None
+        except HDF5_ERRORS as err:
+            raise FormatError(self.path, f"unreadable HDF5 file ({type(err).__name__}: {err})") from None
 
     def _check_and_index(self, f: h5py.File, share: float) -> None:
         p = self.path
@@ -148,7 +155,7 @@ class ICLEVRFile(Dataset):
         background = f["background"][()]
         if background.ndim != 3 or background.shape[2] != 3 or background.dtype != np.uint8:
             raise FormatError(p, f"'background' must be (H, W, 3) uint8, found {background.shape} {background.dtype}")
-        entities = _json_dataset(p, f["entities"], "'entities'")
+        entities = _json_string(p, f["entities"][()], "'entities'")
         if not isinstance(entities, list) or not all(isinstance(e, str) for e in entities) or not entities:
             raise FormatError(p, "'entities' must be a JSON list of names")
         self.file_entities = tuple(entities)
@@ -169,7 +176,12 @@ class ICLEVRFile(Dataset):
             for name in REQUIRED_GROUP_KEYS:
                 if name not in group:
                     raise FormatError(p, f"group {key!r} lacks {name!r}")
+                if not isinstance(group[name], h5py.Dataset):
+                    raise FormatError(p, f"group {key!r}: {name!r} must be a dataset, found a group")
             images, objects, coords = group["images"], group["objects"], group["coords"]
+            for name, values in (("objects", objects), ("coords", coords)):
+                if values.dtype.kind not in "iuf":
+                    raise FormatError(p, f"group {key!r}: {name!r} must hold numbers, found {values.dtype}")
             if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
                 raise FormatError(p, f"group {key!r}: 'images' must be (turns, H, W, 3) uint8, "
                                      f"found {images.shape} {images.dtype}")
@@ -230,36 +242,56 @@ class ICLEVRFile(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"dialogue {index} out of range for {len(self)} dialogues")
         key = self.keys[index]
-        group = self._handle()[key]
+        try:
+            return self._read_group(key, self._handle()[key])
+        except HDF5_ERRORS as err:
+            raise FormatError(self.path, f"group {key!r}: unreadable data ({type(err).__name__}: {err})") from None
+
+    def _read_group(self, key: str, group: h5py.Group) -> dict[str, Any]:
         where = f"group {key!r}"
         images = group["images"][()]
-        text = _json_dataset(self.path, group["text"], f"{where} 'text'")
+        turns = len(images)
+        text = _json_string(self.path, group["text"][()], f"{where} 'text'")
         if not isinstance(text, list) or not all(isinstance(t, str) for t in text):
             raise FormatError(self.path, f"{where}: 'text' must be a JSON list of strings")
-        if len(text) != len(images):
-            raise FormatError(self.path, f"{where}: {len(text)} instructions for {len(images)} images")
+        if len(text) != turns:
+            raise FormatError(self.path, f"{where}: {len(text)} instructions for {turns} images")
         try:
             scene_id = _decode_string(group["scene_id"][()])
         except (ValueError, UnicodeDecodeError) as err:
             raise FormatError(self.path, f"{where}: 'scene_id' is not a string ({err})") from None
-        scenes = edits = None
-        if "scenes" in group.attrs:
-            try:
-                scenes = [Scene.from_dict(s) for s in json.loads(_decode_string(group.attrs["scenes"]))]
-            except (ValueError, KeyError, TypeError) as err:
-                raise FormatError(self.path, f"{where}: attribute 'scenes' is malformed ({err})") from None
-        if "edits" in group.attrs:
-            edits = json.loads(_decode_string(group.attrs["edits"]))
+        objects = np.asarray(group["objects"][()], dtype=np.float32)[:, self._columns]
+        coords = np.asarray(group["coords"][()], dtype=np.float32)[:, self._columns]
+        if not np.isin(objects, (0.0, 1.0)).all():
+            raise FormatError(self.path, f"{where}: 'objects' must hold 0 or 1 (a bag of entities)")
+        if not np.isfinite(coords).all():
+            raise FormatError(self.path, f"{where}: 'coords' holds NaN or infinite values")
         return {
             "images": torch.from_numpy(np.ascontiguousarray(images[..., ::-1].transpose(0, 3, 1, 2))),
             "background": self.background,
             "instructions": text,
-            "objects": torch.from_numpy(np.asarray(group["objects"][()], dtype=np.float32)[:, self._columns]),
-            "coords": torch.from_numpy(np.asarray(group["coords"][()], dtype=np.float32)[:, self._columns]),
+            "objects": torch.from_numpy(objects),
+            "coords": torch.from_numpy(coords),
             "scene_id": scene_id,
-            "scenes": scenes,
-            "edits": edits,
+            "scenes": self._ground_truth(group, where, "scenes", turns),
+            "edits": self._ground_truth(group, where, "edits", turns),
         }
+
+    def _ground_truth(self, group: h5py.Group, where: str, name: str, turns: int) -> list | None:
+        """The attribute `scenes` (one Scene per turn) or `edits` (one dict per turn); None when absent."""
+        if name not in group.attrs:
+            return None
+        values = _json_string(self.path, group.attrs[name], f"{where} attribute {name!r}")
+        if not isinstance(values, list) or len(values) != turns or not all(isinstance(v, dict) for v in values):
+            raise FormatError(self.path, f"{where}: attribute {name!r} must be a JSON list of {turns} objects "
+                                         "(one per turn)")
+        if name == "edits":
+            return values
+        try:
+            return [Scene.from_dict(v) for v in values]
+        except (ValueError, KeyError, TypeError) as err:
+            raise FormatError(self.path, f"{where}: attribute 'scenes' is malformed ({type(err).__name__}: "
+                                         f"{err})") from None
 
     def describe(self) -> str:
         return (f"i-CLEVR file {self.path.name}: {len(self)} dialogues (share {self.share:g}), images "

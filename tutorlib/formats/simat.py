@@ -7,16 +7,20 @@
                     images/<caption>/<region_id>.jpg, which is read too
     scenes.json     dataset_id -> scene graph (ground truth; written here, absent from real data)
 
-The reader accepts extra columns (the real transfos.csv has a pandas index and transfo_id, norm,
-dataset_id) and checks the required ones: names, integer ids, fields, caption ids in range, booleans.
+One reader per file (read_triplets, read_captions, read_transformations, read_scenes), composed by
+read_simat. They accept extra columns (the real transfos.csv has a pandas index and transfo_id, norm,
+dataset_id), a UTF-8 byte-order mark (spreadsheet exports), and any non-empty word or phrase as subject,
+relation or object (the release has "sitting on a", "holding" and words outside the shapes world); they
+check the rest: unique integer ids, fields, caption ids in range, norm2 positive and finite, booleans.
 Introduced in notebook 02_simat_delta_retrieval.
 """
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Collection, Sequence
 
 import numpy as np
 import torch
@@ -24,11 +28,11 @@ import torch
 from ..progress import progress
 from ..world.scene import Scene
 from ..world.views.simat import FIELDS, SimatData, Transformation
-from .common import FormatError, atomic_dir, read_image, read_json, require_file, write_image, write_json
+from .common import (IMAGE_SUFFIXES, FormatError, atomic_dir, check_size, files_by_stem, image_size, read_image,
+                     read_json, read_text, require_file, write_image, write_json)
 
 TRIPLET_COLUMNS = ("region_id", "subj", "rel", "obj", "dataset_id")
 TRANSFO_COLUMNS = ("region_id", "field", "value", "target", "query_ids", "target_ids", "norm2", "is_test")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def write_simat(db: SimatData, folder: str | os.PathLike, *, overwrite: bool = False, with_images: bool = True,
@@ -39,17 +43,17 @@ def write_simat(db: SimatData, folder: str | os.PathLike, *, overwrite: bool = F
     """
     folder = Path(folder)
     with atomic_dir(folder, overwrite=overwrite) as tmp:
-        with open(tmp / "triplets.csv", "w", newline="") as f:
+        with open(tmp / "triplets.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(TRIPLET_COLUMNS)
             for region_id, (subj, rel, obj), dataset_id in zip(db.region_ids, db.triplets, db.dataset_ids):
                 writer.writerow([region_id, subj, rel, obj, dataset_id])
-        with open(tmp / "captions.txt", "w") as f:
+        with open(tmp / "captions.txt", "w", encoding="utf-8") as f:
             for caption in db.captions:
                 if "\n" in caption:
                     raise ValueError(f"caption {caption!r} spans lines")
                 f.write(caption + "\n")
-        with open(tmp / "transfos.csv", "w", newline="") as f:
+        with open(tmp / "transfos.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(TRANSFO_COLUMNS)
             for t in db.transformations:
@@ -68,7 +72,7 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
     """Rows of a CSV file as (line number, {column: text}); FormatError when a required column is missing."""
     path = require_file(path)
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             missing = [c for c in columns if c not in header]
@@ -79,9 +83,9 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
                 if None in row or any(row.get(c) is None for c in columns):
                     raise FormatError(path, f"line {reader.line_num}: expected {len(header)} fields")
                 rows.append((reader.line_num, row))
-            return rows
     except (UnicodeDecodeError, csv.Error) as err:
         raise FormatError(path, f"not a readable CSV file ({err})") from None
+    return rows
 
 
 def _int(path: Path, line: int, column: str, text: str) -> int:
@@ -103,108 +107,164 @@ def _bool(path: Path, line: int, column: str, text: str) -> bool:
     raise FormatError(path, f"line {line}: {column} must be True or False, found {text!r}")
 
 
-def read_simat(folder: str | os.PathLike) -> SimatData:
-    """Read a SIMAT folder into a SimatData (same API as SimatDatabase: items, triplets, captions,
-    transformations, split("dev" | "test")). Images load lazily; without images/ the items' image is None.
+def _words(path: Path, line: int, row: dict[str, str], columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The stripped texts of `columns`: any non-empty word or phrase ("man", "sitting on a")."""
+    words = tuple(row[c].strip() for c in columns)
+    empty = [c for c, word in zip(columns, words) if not word]
+    if empty:
+        raise FormatError(path, f"line {line}: empty {', '.join(empty)}")
+    return words
+
+
+def _unique(path: Path, name: str, ids: list[int]) -> None:
+    seen: set[int] = set()
+    for value in ids:
+        if value in seen:
+            raise FormatError(path, f"{name} {value} appears more than once")
+        seen.add(value)
+
+
+def read_triplets(path: str | os.PathLike) -> tuple[list[int], list[int], list[tuple[str, str, str]]]:
+    """triplets.csv: region ids, dataset ids (each unique) and (subj, rel, obj) triplets, one row per image.
 
     Introduced in notebook 02_simat_delta_retrieval.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FormatError(folder, "folder not found")
-
-    path = folder / "triplets.csv"
+    path = Path(path)
     region_ids, dataset_ids, triplets = [], [], []
     for line, row in _read_csv(path, TRIPLET_COLUMNS):
         region_ids.append(_int(path, line, "region_id", row["region_id"]))
         dataset_ids.append(_int(path, line, "dataset_id", row["dataset_id"]))
-        triplet = tuple(row[c].strip() for c in ("subj", "rel", "obj"))
-        if not all(triplet):
-            raise FormatError(path, f"line {line}: empty subj, rel or obj")
-        triplets.append(triplet)
-    if not region_ids:
+        triplets.append(_words(path, line, row, FIELDS))
+    if not triplets:
         raise FormatError(path, "no rows")
-    for name, ids in (("region_id", region_ids), ("dataset_id", dataset_ids)):
-        if len(set(ids)) != len(ids):
-            duplicate = next(i for i in ids if ids.count(i) > 1)
-            raise FormatError(path, f"{name} {duplicate} appears more than once")
-    known_regions = set(region_ids)
+    _unique(path, "region_id", region_ids)
+    _unique(path, "dataset_id", dataset_ids)
+    return region_ids, dataset_ids, triplets
 
-    path = require_file(folder / "captions.txt")
-    try:
-        captions = path.read_text().splitlines()
-    except UnicodeDecodeError as err:
-        raise FormatError(path, f"not a text file ({err})") from None
+
+def read_captions(path: str | os.PathLike) -> list[str]:
+    """captions.txt: one caption per line, the caption id is the line index (trailing blank lines dropped).
+
+    Introduced in notebook 02_simat_delta_retrieval.
+    """
+    captions = read_text(path).splitlines()
     while captions and not captions[-1].strip():
         captions.pop()
     if not captions:
         raise FormatError(path, "no captions")
+    return captions
 
-    path = folder / "transfos.csv"
+
+def read_transformations(path: str | os.PathLike, region_ids: Collection[int], n_captions: int) -> list[Transformation]:
+    """transfos.csv: one Transformation per row; region ids must be those of triplets.csv, caption ids lines of
+    captions.txt (`n_captions` lines), norm2 a positive finite number. Introduced in notebook 02_simat_delta_retrieval.
+    """
+    path = Path(path)
+    known_regions = set(region_ids)
     transformations = []
     for line, row in _read_csv(path, TRANSFO_COLUMNS):
         region_id = _int(path, line, "region_id", row["region_id"])
         if region_id not in known_regions:
             raise FormatError(path, f"line {line}: region_id {region_id} is not in triplets.csv")
-        field = row["field"].strip()
+        field, value, target = _words(path, line, row, ("field", "value", "target"))
         if field not in FIELDS:
             raise FormatError(path, f"line {line}: field must be one of {list(FIELDS)}, found {field!r}")
         ids = {}
         for column in ("query_ids", "target_ids"):
             ids[column] = _int(path, line, column, row[column])
-            if not 0 <= ids[column] < len(captions):
+            if not 0 <= ids[column] < n_captions:
                 raise FormatError(path, f"line {line}: {column} {ids[column]} is not a line of captions.txt "
-                                        f"({len(captions)} captions)")
+                                        f"({n_captions} captions)")
         try:
             norm2 = float(row["norm2"])
         except ValueError:
             raise FormatError(path, f"line {line}: norm2 must be a number, found {row['norm2']!r}") from None
-        if not norm2 > 0:
-            raise FormatError(path, f"line {line}: norm2 must be positive, found {row['norm2']!r}")
+        if not 0 < norm2 < math.inf:
+            raise FormatError(path, f"line {line}: norm2 must be a positive finite number, found {row['norm2']!r}")
         transformations.append(Transformation(
-            region_id, field, row["value"], row["target"], ids["query_ids"], ids["target_ids"],
+            region_id, field, value, target, ids["query_ids"], ids["target_ids"],
             int(norm2) if norm2.is_integer() else norm2, _bool(path, line, "is_test", row["is_test"])))
+    return transformations
 
-    scenes = None
-    if (folder / "scenes.json").exists():
-        path = folder / "scenes.json"
-        data = read_json(path)
+
+def read_scenes(path: str | os.PathLike, dataset_ids: Sequence[int]) -> list[Scene]:
+    """scenes.json: the scene graph of every dataset id, in the order of `dataset_ids`.
+
+    Introduced in notebook 02_simat_delta_retrieval.
+    """
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise FormatError(path, f"expected an object mapping dataset ids to scenes, found {type(data).__name__}")
+    scenes = []
+    for dataset_id in dataset_ids:
+        if str(dataset_id) not in data:
+            raise FormatError(path, f"no scene for dataset_id {dataset_id}")
         try:
-            scenes = [Scene.from_dict(data[str(d)]) for d in dataset_ids]
-        except KeyError as err:
-            raise FormatError(path, f"no scene for dataset_id {err}") from None
-        except (TypeError, ValueError) as err:
-            raise FormatError(path, f"malformed scene ({err})") from None
+            scenes.append(Scene.from_dict(data[str(dataset_id)]))
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
+            raise FormatError(path, f"dataset_id {dataset_id}: malformed scene ({type(err).__name__}: {err})") from None
+    return scenes
 
-    loader = _image_loader(folder / "images", dict(zip(dataset_ids, region_ids)))
+
+def read_simat(folder: str | os.PathLike) -> SimatData:
+    """Read a SIMAT folder into a SimatData (same API as SimatDatabase: items, triplets, captions,
+    transformations, split("dev" | "test")). Images load lazily; without images/ the items' image is None.
+
+    Every image must have the size of the first one (by dataset id). Any malformed file raises a FormatError
+    naming it and the problem. Introduced in notebook 02_simat_delta_retrieval.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FormatError(folder, "folder not found")
+    region_ids, dataset_ids, triplets = read_triplets(folder / "triplets.csv")
+    captions = read_captions(folder / "captions.txt")
+    transformations = read_transformations(folder / "transfos.csv", region_ids, len(captions))
+    scenes = read_scenes(folder / "scenes.json", dataset_ids) if (folder / "scenes.json").exists() else None
+    images = ImageFolder.open(folder / "images", dict(zip(dataset_ids, region_ids)))
     # When every triplet's caption is known (our files: captions are the triplets present, in the order of
     # their first query), SimatData recovers the caption ids from the queries.
-    return SimatData(region_ids, dataset_ids, triplets, captions, transformations, image_loader=loader,
+    return SimatData(region_ids, dataset_ids, triplets, captions, transformations, image_loader=images,
                      scenes=scenes, name=f"SIMAT folder {folder.name}")
 
 
-def _image_loader(images: Path, region_of_dataset: dict[int, int]) -> Callable[[int], torch.Tensor] | None:
-    """A function dataset_id -> (3, H, W) uint8 image, or None when there is no images/ folder.
+class ImageFolder:
+    """images/ of a SIMAT folder as a function dataset_id -> (3, H, W) uint8 image.
 
-    Looks for images/{dataset_id}.png|.jpg, then the real release's images/<caption>/<region_id>.jpg.
+    Looks for images/{dataset_id}.png|.jpg, then the real release's images/<caption>/<region_id>.jpg; a missing
+    image is an error when it is loaded. Every image must have the size of the stored image of the smallest
+    dataset id (FormatError naming both otherwise).
+    Introduced in notebook 02_simat_delta_retrieval.
     """
-    if not images.is_dir():
-        return None
-    by_name: dict[str, Path] = {}
-    for path in images.iterdir():
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            by_name.setdefault(path.stem, path)
-    by_region: dict[str, Path] = {}
-    for sub in images.iterdir():
-        if sub.is_dir():
-            for path in sub.iterdir():
-                if path.suffix.lower() in IMAGE_SUFFIXES:
-                    by_region.setdefault(path.stem, path)
 
-    def load(dataset_id: int) -> torch.Tensor:
-        path = by_name.get(str(dataset_id)) or by_region.get(str(region_of_dataset[dataset_id]))
+    def __init__(self, folder: Path, region_of_dataset: dict[int, int]):
+        self.folder, self.region_of_dataset = folder, region_of_dataset
+        self.by_name = files_by_stem(folder, IMAGE_SUFFIXES)
+        self.by_region: dict[str, Path] = {}
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            for stem, path in files_by_stem(sub, IMAGE_SUFFIXES).items():
+                self.by_region.setdefault(stem, path)
+        stored = [path for path in map(self._find, sorted(region_of_dataset)) if path is not None]
+        self.reference = stored[0] if stored else None
+        self.size = image_size(self.reference) if stored else None
+
+    @classmethod
+    def open(cls, folder: Path, region_of_dataset: dict[int, int]) -> "ImageFolder | None":
+        """The image folder, or None when there is no images/ folder."""
+        return cls(folder, region_of_dataset) if folder.is_dir() else None
+
+    def _find(self, dataset_id: int) -> Path | None:
+        return self.by_name.get(str(dataset_id)) or self.by_region.get(str(self.region_of_dataset[dataset_id]))
+
+    def path(self, dataset_id: int) -> Path:
+        path = self._find(dataset_id)
         if path is None:
-            raise FormatError(images, f"no image for dataset_id {dataset_id} (region {region_of_dataset[dataset_id]})")
-        return torch.from_numpy(np.ascontiguousarray(read_image(path).transpose(2, 0, 1)))
+            raise FormatError(self.folder, f"no image for dataset_id {dataset_id}: neither {dataset_id}.png (.jpg, "
+                                           f".jpeg) nor <caption>/{self.region_of_dataset[dataset_id]}.jpg")
+        return path
 
-    return load
+    def __call__(self, dataset_id: int) -> torch.Tensor:
+        path = self.path(dataset_id)
+        image = read_image(path)
+        check_size(path, image.shape, self.size, self.reference.name)
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))

@@ -3,7 +3,8 @@
     [{"image_path": ..., "caption": ..., "negatives": [{"edited_image_path": ..., "edited_caption": ...,
       "category": ..., ...}]}]
 
-Paths are relative to the JSON file's folder. The shapes world adds ground truth: "scene" beside each image
+Paths are relative to the JSON file's folder; categories are VisMin's four (object, attribute, counting,
+relation); the edited image of a negative has its source image's size. The shapes world adds ground truth: "scene" beside each image
 (the source scene in the entry, the edited scene in the negative), and in the negative "source_phrase",
 "edited_phrase", "source_box" and "edit_box" (x, y, w, h of the edited region in each image). Real data lacks
 them; they then read as None.
@@ -19,13 +20,16 @@ import torch
 from torch.utils.data import Dataset
 
 from ..world.scene import Scene
-from .common import FormatError, atomic_dir, read_image, read_json, write_image, write_json
+from ..world.views.minimal_change import CATEGORIES
+from .common import FormatError, atomic_dir, check_size, image_size, read_image, read_json, write_image, write_json
 
 ANNOTATIONS = "annotations.json"
 # Ground truth of the shapes world: item key -> JSON key, in the entry and in its negative.
 ENTRY_EXTRAS = {"scene0": "scene"}
 NEGATIVE_EXTRAS = {"scene1": "scene", "source_phrase": "source_phrase", "edited_phrase": "edited_phrase",
                    "box0": "source_box", "box1": "edit_box"}
+# The largest pixel coordinate a box may hold.
+MAX_PIXEL = 2**31 - 1
 
 
 def write_vismin(items: Iterable[dict], folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -65,31 +69,57 @@ def ground_truth_json(item: dict, keys: dict[str, str]) -> dict:
 
 
 def parse_box(value) -> torch.Tensor:
-    """A JSON box [x, y, w, h] as a (4,) int64 tensor; ValueError when it is not 4 numbers.
+    """A JSON box [x, y, w, h] in pixels as a (4,) int64 tensor; ValueError unless it is 4 numbers from 0 to
+    MAX_PIXEL (NaN and infinity are refused).
 
     Introduced in notebook 00_shapes_world.
     """
     if not (isinstance(value, list) and len(value) == 4
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
         raise ValueError(f"expected 4 numbers x, y, w, h, found {value!r}")
+    if not all(0 <= v <= MAX_PIXEL for v in value):
+        raise ValueError(f"x, y, w, h must be numbers from 0 to {MAX_PIXEL} pixels, found {value!r}")
     return torch.tensor([int(v) for v in value], dtype=torch.int64)
 
 
 class ImageRecords(Dataset):
     """Items read from disk: the fields named in `image_keys` hold file paths and are loaded as (3, H, W) uint8
-    tensors when an item is read. Introduced in notebook 00_shapes_world.
+    tensors when an item is read.
+
+    The images of one item show one frame and must have one size (that of `frame`, a reference image, when
+    given); a box (x, y, w, h) named in `boxes` (box key -> image key) must lie inside its image. A box that
+    does not raises a FormatError naming `box_file` and the item's label (`labels[i]`).
+    Introduced in notebook 00_shapes_world.
     """
 
-    def __init__(self, records: list[dict], image_keys: tuple[str, ...]):
+    def __init__(self, records: list[dict], image_keys: tuple[str, ...], *, frame: Path | None = None,
+                 boxes: dict[str, str] | None = None, box_file: Path | None = None, labels: list[str] | None = None):
         self.records, self.image_keys = records, image_keys
+        self.frame = None if frame is None else (frame.name, image_size(frame))
+        self.boxes, self.box_file = boxes or {}, box_file
+        self.labels = labels or [f"item {i}" for i in range(len(records))]
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict:
         record = dict(self.records[index])
+        reference = self.frame
         for key in self.image_keys:
-            record[key] = torch.from_numpy(read_image(record[key]).copy()).permute(2, 0, 1).contiguous()
+            path = record[key]
+            image = read_image(path)
+            if reference is None:
+                reference = (path.name, image.shape[:2])
+            check_size(path, image.shape, reference[1], reference[0])
+            record[key] = torch.from_numpy(image.copy()).permute(2, 0, 1).contiguous()
+        for box_key, image_key in self.boxes.items():
+            if record.get(box_key) is None:
+                continue
+            x, y, w, h = record[box_key].tolist()
+            height, width = record[image_key].shape[1:]
+            if x + w > width or y + h > height:
+                raise FormatError(self.box_file, f"{self.labels[index]}: {box_key} {[x, y, w, h]} reaches beyond its "
+                                                 f"{width}x{height} px image {Path(self.records[index][image_key]).name}")
         return record
 
 
@@ -105,7 +135,13 @@ def read_vismin(path: str | os.PathLike) -> ImageRecords:
     if not isinstance(entries, list):
         raise FormatError(json_path, f"expected a list of entries, found {type(entries).__name__}")
     parse = _EntryParser(json_path)
-    return ImageRecords([record for i, entry in enumerate(entries) for record in parse(entry, i)], ("image0", "image1"))
+    records, labels = [], []
+    for i, entry in enumerate(entries):
+        for j, record in enumerate(parse(entry, i)):
+            records.append(record)
+            labels.append(f"entry {i}, negative {j}")
+    return ImageRecords(records, ("image0", "image1"), boxes={"box0": "image0", "box1": "image1"},
+                        box_file=json_path, labels=labels)
 
 
 def _text(value) -> str:
@@ -137,7 +173,7 @@ class _EntryParser:
                 "image0": image0, "caption0": caption0,
                 "image1": self.image(self.require(negative, "edited_image_path", str, at), at),
                 "caption1": self.require(negative, "edited_caption", str, at),
-                "category": self.require(negative, "category", str, at),
+                "category": self.category(self.require(negative, "category", str, at), at),
                 **extras, **{key: self.optional(negative, json_key, at) for key, json_key in NEGATIVE_EXTRAS.items()},
             })
         return records
@@ -161,8 +197,14 @@ class _EntryParser:
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             raise FormatError(self.json_path, f"{where}: malformed {key!r} ({type(err).__name__}: {err})") from None
 
+    def category(self, value: str, where: str) -> str:
+        if value not in CATEGORIES:
+            raise FormatError(self.json_path, f"{where}: unknown category {value!r}; choose from {list(CATEGORIES)}")
+        return value
+
     def image(self, relative: str, where: str) -> Path:
         image = self.root / relative
         if not image.is_file():
-            raise FormatError(image, f"image file not found ({where} of {self.json_path})")
+            problem = "is a folder where an image file is expected" if image.is_dir() else "image file not found"
+            raise FormatError(image, f"{problem} ({where} of {self.json_path})")
         return image

@@ -9,7 +9,7 @@ import copy
 
 import numpy as np
 
-from tutorlib.cache import cached_model
+from tutorlib.cache import train_or_load
 from tutorlib.world.text import Vocabulary
 
 from .config import IdcConfig
@@ -33,8 +33,8 @@ def pretrained_model(config: IdcConfig, data: IdcData, vocab: Vocabulary, device
     if not config.tasks:
         return _make(config, data, vocab).to(device), {"history": {}, "from_cache": False}
     key = {**config.model_key(), "n_words": len(vocab), "features": list(data.features.shape)}
-    model, info = cached_model("idc-pretrain", key, lambda: _make(config, data, vocab),
-                               lambda m: {"history": pretrain(m, data.examples("train"), vocab, config, device).to_dict()})
+    model, info = train_or_load("idc-pretrain", key, lambda: _make(config, data, vocab),
+                               lambda m: {"history": pretrain(m, data.examples("train"), vocab, config, device).to_dict()}, device)
     return model.to(device), info
 
 
@@ -48,9 +48,9 @@ def finetuned_model(config: IdcConfig, data: IdcData, vocab: Vocabulary, share: 
     key = {**config.model_key(), "n_words": len(vocab), "features": list(data.features.shape), "share": share,
            "finetune_steps": config.finetune_steps, "finetune_mask_prob": config.finetune_mask_prob}
     examples = data.examples("train", share, config.seed)
-    model, info = cached_model("idc-finetune", key, lambda: copy.deepcopy(pretrained).cpu(),
+    model, info = train_or_load("idc-finetune", key, lambda: copy.deepcopy(pretrained).cpu(),
                                lambda m: {"history": finetune(m, examples, vocab, config, device).to_dict(),
-                                          "pairs": len(examples)})
+                                          "pairs": len(examples)}, device)
     return model.to(device).eval(), info
 
 

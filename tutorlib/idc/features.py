@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tutorlib.cache import cached_model
+from tutorlib.cache import train_or_load
 from tutorlib.training import History, train_loop
 from tutorlib.world import ATTRIBUTES, render, sample_scenes
 
@@ -122,6 +122,6 @@ def load_grid_cnn(config: GridCnnConfig, device: torch.device) -> tuple[GridCnn,
         torch.manual_seed(config.seed)
         return GridCnn(config)
 
-    model, info = cached_model("idc-grid-cnn", config, make,
-                               lambda m: {"history": train_grid_cnn(m, config, device).to_dict()})
+    model, info = train_or_load("idc-grid-cnn", config, make,
+                               lambda m: {"history": train_grid_cnn(m, config, device).to_dict()}, device)
     return model.to(device).eval(), info

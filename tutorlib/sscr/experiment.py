@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tutorlib.cache import cached_model
+from tutorlib.cache import train_or_load
 from tutorlib.world.attributes import ENTITIES
 from tutorlib.world.text import Vocabulary
 
@@ -42,8 +42,8 @@ def trained_detector(config: SscrConfig, train: DialogueTensors, device) -> tupl
         history = train_detector(detector, train, config, device)
         return {"history": history.to_dict(), "seconds": time.perf_counter() - start}
 
-    detector, info = cached_model("sscr-detector", key, lambda: Detector(config.image_size, DETECTOR_CHANNELS).to(device),
-                                  fit)
+    detector, info = train_or_load("sscr-detector", key, lambda: Detector(config.image_size, DETECTOR_CHANNELS).to(device),
+                                  fit, device)
     return detector.to(device).eval(), info
 
 
@@ -110,7 +110,7 @@ def trained_explainer(config: SscrConfig, share: float, train: DialogueTensors, 
         history = train_explainer(explainer, data, config, device, desc=f"explainer (share {share:g})")
         return {"history": history.to_dict(), "seconds": time.perf_counter() - start}
 
-    explainer, info = cached_model("sscr-explainer", key, lambda: Explainer(config, len(vocab)).to(device), fit)
+    explainer, info = train_or_load("sscr-explainer", key, lambda: Explainer(config, len(vocab)).to(device), fit, device)
     return explainer.to(device).eval(), info
 
 
@@ -128,7 +128,7 @@ def stage_one_editor(config: SscrConfig, share: float, train: DialogueTensors, v
         editor.load_state_dict(parts.editor.state_dict())
         return {"history": history, "seconds": time.perf_counter() - start}
 
-    return cached_model("sscr-stage-one", key, lambda: Editor(config, len(vocab)).to(device), fit)
+    return train_or_load("sscr-stage-one", key, lambda: Editor(config, len(vocab)).to(device), fit, device)
 
 
 def _stage_one(config: SscrConfig, share: float, data: DialogueTensors, vocab: Vocabulary, device):
@@ -172,7 +172,7 @@ def run_share(config: SscrConfig, share: float, train: DialogueTensors, vocab: V
             seconds[method] = time.perf_counter() - start
         return {"histories": histories, "seconds": seconds, "dialogues": len(data)}
 
-    models, info = cached_model("sscr-editors", key, make, fit)
+    models, info = train_or_load("sscr-editors", key, make, fit, device)
     models["explainer"] = explainer
     info["histories"]["explainer"] = explainer_info["history"]
     info["seconds"]["explainer"] = 0.0 if explainer_info["from_cache"] else explainer_info["seconds"]

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tutorlib.cache import cached_model
+from tutorlib.cache import train_or_load
 from tutorlib.profiles import by_profile
 from tutorlib.world.render import Rendering
 from tutorlib.world.scene import Scene
@@ -145,8 +145,8 @@ def train_grounder(model: PhraseGrounder, config: GroundingConfig, device: torch
 
 def load_grounder(config: GroundingConfig, device: torch.device) -> tuple[PhraseGrounder, dict]:
     """The grounding model of `config`, from the cache or trained. Introduced in notebook 04."""
-    model, info = cached_model("vismin-grounding", asdict(config), lambda: PhraseGrounder(config),
-                               lambda m: {"history": train_grounder(m, config, device).to_dict()})
+    model, info = train_or_load("vismin-grounding", asdict(config), lambda: PhraseGrounder(config),
+                               lambda m: {"history": train_grounder(m, config, device).to_dict()}, device)
     return model.to(device).eval(), info
 
 

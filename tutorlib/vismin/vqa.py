@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tutorlib.cache import cached_model
+from tutorlib.cache import train_or_load
 from tutorlib.profiles import by_profile
 from tutorlib.world.attributes import ATTRIBUTES
 from tutorlib.world.oracle import Oracle
@@ -281,8 +281,8 @@ def train_vqa(model: VqaModel, config: VqaConfig, device: torch.device):
 
 def load_vqa(config: VqaConfig, device: torch.device) -> tuple[VqaModel, dict]:
     """The VQA model of `config`, from the cache or trained. Introduced in notebook 04_vismin_minimal_change."""
-    model, info = cached_model("vismin-vqa", asdict(config), lambda: VqaModel(config),
-                               lambda m: {"history": train_vqa(m, config, device).to_dict()})
+    model, info = train_or_load("vismin-vqa", asdict(config), lambda: VqaModel(config),
+                               lambda m: {"history": train_vqa(m, config, device).to_dict()}, device)
     return model.to(device).eval(), info
 
 

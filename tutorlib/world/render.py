@@ -56,6 +56,16 @@ class Rendering:
         return {f"{a}={v}": self.concept_mask(a, v) for a, values in ATTRIBUTES.items() for v in values}
 
 
+def check_image_size(size, name: str = "size") -> int:
+    """`size` as an int; ValueError naming `name` unless it is an integer from MIN_SIZE to MAX_SIZE pixels.
+
+    Introduced in notebook 00_shapes_world.
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"{name} must be an integer from {MIN_SIZE} to {MAX_SIZE} pixels, got {size!r}")
+    return int(size)
+
+
 def _as_batch(scenes: SceneBatch | Scene | Sequence[Scene]) -> SceneBatch:
     if isinstance(scenes, SceneBatch):
         return scenes
@@ -71,13 +81,15 @@ def render(
 
     Introduced in notebook 00_shapes_world.
     """
-    if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise ValueError(f"size must be an integer from {MIN_SIZE} to {MAX_SIZE} pixels, got {size!r}")
+    size = check_image_size(size)
     batch = _as_batch(scenes)
-    images, ids = [], []
+    device = torch.device(device)
+    # No scenes: empty images (0, 3, size, size) and id maps (0, size, size).
+    images = [torch.zeros(0, 3, size, size, dtype=torch.uint8, device=device)]
+    ids = [torch.zeros(0, size, size, dtype=torch.int64, device=device)]
     for start in range(0, len(batch), chunk):
         part = _slice(batch, slice(start, start + chunk))
-        image, id_map = _render_chunk(part, int(size), torch.device(device))
+        image, id_map = _render_chunk(part, int(size), device)
         images.append(image)
         ids.append(id_map)
     return Rendering(torch.cat(images), torch.cat(ids), batch)

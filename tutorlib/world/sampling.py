@@ -10,10 +10,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .attributes import ATTRIBUTES, SIZE_RADIUS, check_value
-from .rng import uniform
+from .rng import check_seed, seed_array, uniform
 from .scene import DEFAULT_LIGHT, FAR, NEAR, Camera, Light, Obj, Scene, placement_conflicts, x_limit
+from .text import NUMBER_WORDS
 
 _NAMES = tuple(ATTRIBUTES)  # size, color, material, shape
+# The most objects a scene may ask for: the captions count objects in words, up to ten.
+MAX_OBJECTS = len(NUMBER_WORDS) - 1
 _RADII = np.array([SIZE_RADIUS[s] for s in ATTRIBUTES["size"]])
 
 
@@ -82,6 +85,19 @@ class SceneBatch:
         )
 
 
+def check_object_range(n_objects, name: str = "n_objects") -> tuple[int, int]:
+    """(min, max) objects per scene as ints; ValueError naming `name` unless 0 <= min <= max <= MAX_OBJECTS.
+
+    Introduced in notebook 00_shapes_world.
+    """
+    valid = (isinstance(n_objects, (tuple, list)) and len(n_objects) == 2
+             and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in n_objects)
+             and 0 <= n_objects[0] <= n_objects[1] <= MAX_OBJECTS)
+    if not valid:
+        raise ValueError(f"{name} must be (min, max) with 0 <= min <= max <= {MAX_OBJECTS}, got {n_objects!r}")
+    return int(n_objects[0]), int(n_objects[1])
+
+
 def _choice_indices(draws: np.ndarray, allowed: Sequence[str], name: str) -> np.ndarray:
     allowed_idx = np.array([ATTRIBUTES[name].index(check_value(name, v)) for v in allowed])
     if len(allowed_idx) == 0:
@@ -100,19 +116,18 @@ def sample_scenes(
 ) -> SceneBatch:
     """Sample one scene per seed: between n_objects[0] and n_objects[1] objects, uniform attributes,
     positions on the floor with no footprint overlap beyond `tolerance` and no object hidden by more than
-    `max_occlusion` of its box. The same seed always gives the same scene, whatever the batch.
+    `max_occlusion` of its box. The same seed always gives the same scene, whatever the batch. Seeds are
+    integers from 0 to 2**63 - 1; n_objects allows at most MAX_OBJECTS (10: what captions can count).
 
     An object that finds no free spot in `tries` attempts is left out (rare below 8 objects).
     `allowed` restricts attribute values, e.g. {"color": ["red", "blue"]}.
     Introduced in notebook 00_shapes_world.
     """
-    lo, hi = n_objects
-    if not 0 <= lo <= hi:
-        raise ValueError(f"n_objects must be (min, max) with 0 <= min <= max, got {n_objects}")
+    lo, hi = check_object_range(n_objects)
     unknown = set(allowed or {}) - set(_NAMES)
     if unknown:
         raise ValueError(f"unknown attributes {sorted(unknown)} in allowed; choose from {list(_NAMES)}")
-    seeds = np.atleast_1d(np.asarray(seeds, dtype=np.int64))
+    seeds = seed_array(seeds)
     b, k = len(seeds), max(hi, 1)
     count = lo + np.minimum((uniform(seeds, 0, 1)[:, 0] * (hi - lo + 1)).astype(np.int64), hi - lo)
     attribute_draws = uniform(seeds, 1, k * len(_NAMES)).reshape(b, k, len(_NAMES))
@@ -170,7 +185,7 @@ def place_object(
     Attributes not given are drawn uniformly; `where(x, depth)` (arrays -> bool array) restricts the spot,
     e.g. to the left of an object. Introduced in notebook 00_shapes_world.
     """
-    draws = uniform([seed], stream, len(_NAMES) + 2 * tries)[0]
+    draws = uniform([check_seed(seed)], stream, len(_NAMES) + 2 * tries)[0]
     values = {
         name: attributes[name] if name in attributes else ATTRIBUTES[name][min(int(draws[i] * len(ATTRIBUTES[name])), len(ATTRIBUTES[name]) - 1)]
         for i, name in enumerate(_NAMES)

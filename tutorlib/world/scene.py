@@ -5,6 +5,8 @@ Introduced in notebook 00_shapes_world.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +61,8 @@ class Obj:
     def __post_init__(self):
         for name in ATTRIBUTES:
             check_value(name, getattr(self, name))
+        for name in ("x", "depth"):
+            _number(getattr(self, name), name)
 
     @property
     def radius(self) -> float:
@@ -184,17 +188,30 @@ class Scene:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Scene":
-        """Inverse of to_dict (derived fields are recomputed)."""
+        """Inverse of to_dict (derived fields are recomputed). Raises ValueError, KeyError or TypeError, naming
+        the field, when `data` is not a scene graph (a missing key, a wrong type, a number that is not finite)."""
         objects = tuple(
-            Obj(**{k: o[k] for k in ("shape", "color", "size", "material")}, x=float(o["x"]), depth=float(o["depth"]))
+            Obj(**{k: o[k] for k in ("shape", "color", "size", "material")}, x=_number(o["x"], "x"),
+                depth=_number(o["depth"], "depth"))
             for o in data["objects"]
         )
-        light = data.get("light", {})
+        camera, light = data.get("camera", {}), data.get("light", {})
+        direction = light.get("direction", DEFAULT_LIGHT)
+        if not isinstance(direction, (list, tuple)) or len(direction) != 3:
+            raise ValueError(f"light direction must be 3 numbers, found {direction!r}")
         return cls(
             objects=objects,
-            camera=Camera(**data.get("camera", {})),
-            light=Light(tuple(light.get("direction", DEFAULT_LIGHT)), float(light.get("intensity", 1.0))),
+            camera=Camera(**{k: _number(v, k) for k, v in camera.items()}),
+            light=Light(tuple(_number(v, "light direction") for v in direction),
+                        _number(light.get("intensity", 1.0), "light intensity")),
         )
+
+
+def _number(value, name: str) -> float:
+    """`value` as a float; ValueError naming `name` unless it is a finite real number (not a bool or a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, found {value!r}")
+    return float(value)
 
 
 def placement_conflicts(x, depth, radius, other_x, other_depth, other_radius, tolerance=0.0, max_occlusion=0.5):

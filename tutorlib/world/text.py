@@ -8,7 +8,7 @@ import re
 from typing import Iterable, Mapping, Sequence
 
 from .attributes import ATTRIBUTES, RELATIONS
-from .rng import uniform
+from .rng import check_seed, uniform
 from .scene import Obj, Scene
 
 # Other words for the same value, used to vary captions ("a big shiny ball").
@@ -68,9 +68,9 @@ def scene_captions(scene: Scene, seed: int = 0) -> list[str]:
 
     Introduced in notebook 00_shapes_world.
     """
+    draws = uniform([check_seed(seed)], 7, 4)[0]
     if not scene.objects:
         return ["an empty floor", "there are no objects", "nothing is on the floor"]
-    draws = uniform([seed], 7, 4)[0]
     variant = int(draws[0] * 6)
     left_to_right = sorted(range(len(scene)), key=lambda i: scene.objects[i].x)
     listing = _join(["a " + object_phrase(scene.objects[i], variant=variant) for i in left_to_right])

@@ -18,11 +18,12 @@ import torch
 
 from ...progress import progress as _progress
 from ..attributes import ATTRIBUTES
-from ..render import render
-from ..sampling import sample_scenes
+from ..render import check_image_size, render
+from ..rng import check_seed
+from ..sampling import check_object_range, sample_scenes
 from ..scene import Scene
 from ..text import scene_captions
-from .common import SPLITS, VIEW_CAPTIONED, SplitDataset, item_seeds, split_names
+from .common import SPLITS, VIEW_CAPTIONED, SplitDataset, check_count, item_seeds, split_names
 
 CONCEPTS: tuple[str, ...] = tuple(f"{a}={v}" for a, values in ATTRIBUTES.items() for v in values)
 
@@ -96,9 +97,8 @@ class CaptionedScenes(SplitDataset):
 
     def __init__(self, n: int, size: int = 64, seed: int = 0, n_objects: tuple[int, int] = (2, 5),
                  split_shares: tuple[float, float, float] = (0.8, 0.1, 0.1), *, device="cpu", progress: bool = True):
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        self.n, self.size, self.seed, self.n_objects = int(n), int(size), int(seed), tuple(int(k) for k in n_objects)
+        self.n, self.size, self.seed = check_count("n", n), check_image_size(size), check_seed(seed)
+        self.n_objects = check_object_range(n_objects)
         self.split_shares = tuple(float(s) for s in split_shares)
         self.splits = split_names(self.n, self.split_shares)
         self.scenes, images, ids, self.captions = regenerate(range(self.n), self.size, self.seed, self.n_objects,

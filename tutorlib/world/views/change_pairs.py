@@ -13,11 +13,12 @@ import numpy as np
 
 from ..attributes import ATTRIBUTES
 from ..oracle import Oracle
-from ..render import render
+from ..render import check_image_size, render
+from ..rng import check_seed
 from ..sampling import place_object, sample_scene, sample_scenes
 from ..scene import Camera, Light, Scene, project
 from ..text import object_phrase
-from .common import VIEW_CHANGE_PAIRS, SplitDataset, item_seeds, split_names
+from .common import VIEW_CHANGE_PAIRS, SplitDataset, check_choices, check_count, item_seeds, split_names
 from .minimal_change import MAX_DRAFTS, edit_boxes, field_sets, look_filter
 
 CHANGE_TYPES = ("color", "material", "add", "drop", "move")
@@ -169,11 +170,8 @@ class ChangePairs(SplitDataset):
 
     def __init__(self, n: int, size: int = 64, seed: int = 0, types: Sequence[str] = CHANGE_TYPES,
                  split_shares: Sequence[float] = (0.8, 0.1, 0.1)):
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        unknown = [t for t in types if t not in _CHANGES]
-        if unknown or not types:
-            raise ValueError(f"types must be a non-empty choice from {list(CHANGE_TYPES)}, got {list(types)}")
+        n, size, seed = check_count("n", n, minimum=1), check_image_size(size), check_seed(seed)
+        types = check_choices("types", types, CHANGE_TYPES)
         self.splits = split_names(n, split_shares)
         seeds = item_seeds(seed, range(n), VIEW_CHANGE_PAIRS)
         firsts = sample_scenes(seeds, OBJECTS).scenes()

@@ -27,9 +27,9 @@ from torch.utils.data import Dataset
 
 from ...progress import progress as _progress
 from ..attributes import COLORS, ENTITIES, MATERIALS, RELATIONS, SHAPES, SIZE_RADIUS, SIZES
-from ..render import render
-from ..rng import uniform
-from .common import VIEW_EDITING, item_seeds
+from ..render import check_image_size, render
+from ..rng import check_seed, uniform
+from .common import VIEW_EDITING, check_choices, check_count, item_seeds
 from ..sampling import place_object
 from ..scene import FAR, NEAR, Obj, Scene, project, x_limit
 from ..text import object_phrase
@@ -180,17 +180,16 @@ class EditingDialogues(Dataset):
         device: str | torch.device = "cpu",
         progress: bool = True,
     ):
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
+        n, size, seed = check_count("n", n), check_image_size(size), check_seed(seed)
+        sizes, materials = check_choices("sizes", sizes, SIZES), check_choices("materials", materials, MATERIALS)
+        shapes, colors = check_choices("shapes", shapes, SHAPES), check_choices("colors", colors, COLORS)
         self.entities = ENTITIES
         allowed = [e for e in ENTITIES if e.split()[0] in shapes and e.split()[1] in colors]
-        if not 1 <= turns <= len(allowed):
-            raise ValueError(f"turns must be between 1 and {len(allowed)} (the allowed entities), got {turns}")
-        for name, values, choices in (("sizes", sizes, SIZES), ("materials", materials, MATERIALS)):
-            if not values or any(v not in choices for v in values):
-                raise ValueError(f"{name} must be a non-empty subset of {list(choices)}, got {list(values)}")
-        self.n, self.size, self.seed, self.turns = int(n), int(size), int(seed), int(turns)
-        self.sizes, self.materials = tuple(sizes), tuple(materials)
+        if isinstance(turns, bool) or not isinstance(turns, (int, np.integer)) or not 1 <= turns <= len(allowed):
+            raise ValueError(f"turns must be an integer from 1 to {len(allowed)} (the entities that shapes and "
+                             f"colors allow), got {turns!r}")
+        self.n, self.size, self.seed, self.turns = n, size, seed, int(turns)
+        self.sizes, self.materials = sizes, materials
         self._allowed = allowed
         self.restarts = 0  # how many dialogues needed a fresh stream (for the curious)
 

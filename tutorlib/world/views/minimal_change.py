@@ -14,11 +14,12 @@ import torch
 from torch.utils.data import Dataset
 
 from ..attributes import ATTRIBUTES, RELATIONS
-from ..render import Rendering, render
+from ..render import Rendering, check_image_size, render
+from ..rng import check_seed
 from ..sampling import place_object
 from ..scene import Obj, Scene, project, x_limit
 from ..text import PHRASE_ORDER, count_phrase, object_phrase, relation_caption
-from .common import VIEW_MINIMAL_CHANGE, item_seeds
+from .common import VIEW_MINIMAL_CHANGE, check_choices, check_count, item_seeds
 
 
 CATEGORIES = ("object", "attribute", "counting", "relation")
@@ -247,11 +248,8 @@ class MinimalChangePairs(Dataset):
     """
 
     def __init__(self, n: int, size: int = 64, seed: int = 0, categories: Sequence[str] = CATEGORIES):
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        unknown = [c for c in categories if c not in _EDITS]
-        if unknown or not categories:
-            raise ValueError(f"categories must be a non-empty choice from {list(CATEGORIES)}, got {list(categories)}")
+        n, size, seed = check_count("n", n, minimum=1), check_image_size(size), check_seed(seed)
+        categories = check_choices("categories", categories, CATEGORIES)
         self.edits = [minimal_edit(categories[i % len(categories)], seed, i) for i in range(n)]
         rendering = render([e.scene0 for e in self.edits] + [e.scene1 for e in self.edits], size)
         self.images0, self.images1 = rendering.images[:n], rendering.images[n:]

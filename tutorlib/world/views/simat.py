@@ -27,12 +27,12 @@ from torch.utils.data import Dataset
 from ...progress import progress as _progress
 from ..attributes import COLORS, MATERIALS, RELATIONS, SHAPES, SIZE_RADIUS, SIZES
 from ..oracle import Oracle
-from ..render import render
-from ..rng import uniform
+from ..render import check_image_size, render
+from ..rng import check_seed, uniform
 from ..sampling import place_object
 from ..scene import Scene
 from ..text import relation_caption
-from .common import VIEW_SIMAT, item_seeds
+from .common import VIEW_SIMAT, check_choices, check_count, item_seeds
 from .editing import relation_where
 
 FIELDS = ("subj", "rel", "obj")
@@ -267,6 +267,21 @@ def build_transformations(
     return [Transformation(r, f, v, t, q, g, counts[v], test) for r, f, v, t, q, g, test in rows]
 
 
+def _phrases(name: str, phrases) -> tuple[str, ...]:
+    """Entity phrases as a tuple; ValueError naming `name` and the phrase unless each is one (see phrase_filter)."""
+    if isinstance(phrases, str):
+        raise ValueError(f"{name} must be a list of phrases such as 'red cube', got the string {phrases!r}")
+    phrases = tuple(phrases)
+    if not phrases:
+        raise ValueError(f"{name} must name at least one phrase such as 'red cube'")
+    for phrase in phrases:
+        try:
+            phrase_filter(phrase)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+    return phrases
+
+
 class SimatDatabase(SimatData):
     """A generated SIMAT database of `n_images` two-object scenes (see the module doc for the defaults).
 
@@ -289,21 +304,16 @@ class SimatDatabase(SimatData):
         device: str | torch.device = "cpu",
         progress: bool = True,
     ):
-        subjects = tuple(DEFAULT_SUBJECTS if subjects is None else subjects)
-        objects = tuple(DEFAULT_OBJECTS if objects is None else objects)
-        relations = tuple(relations)
-        for phrase in subjects + objects:
-            phrase_filter(phrase)
-        if any(r not in RELATIONS for r in relations) or not relations:
-            raise ValueError(f"relations must be a non-empty subset of {list(RELATIONS)}, got {list(relations)}")
+        subjects = _phrases("subjects", DEFAULT_SUBJECTS if subjects is None else subjects)
+        objects = _phrases("objects", DEFAULT_OBJECTS if objects is None else objects)
+        relations = check_choices("relations", relations, RELATIONS)
         for name, values in (("subjects", subjects), ("objects", objects), ("relations", relations)):
-            if len(set(values)) != len(values) or not values:
-                raise ValueError(f"{name} must be non-empty and distinct, got {list(values)}")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} must be distinct, got {list(values)}")
         if not 0.0 <= test_share <= 1.0:
             raise ValueError(f"test_share must be in [0, 1], got {test_share}")
-        if n_images < 0:
-            raise ValueError(f"n_images must be >= 0, got {n_images}")
-        self.size, self.seed, self.test_share = int(size), int(seed), float(test_share)
+        n_images = check_count("n_images", n_images)
+        self.size, self.seed, self.test_share = check_image_size(size), check_seed(seed), float(test_share)
         self.subjects, self.relations, self.objects = subjects, relations, objects
 
         all_triplets = [(s, r, o) for s in subjects for r in relations for o in objects]
