@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from image_panels import image_panels
+from tests.browser.image_panels import image_panels
 
 if TYPE_CHECKING:  # Playwright is imported by the fixture that launches the browser (or skips without it)
     from playwright.sync_api import Page

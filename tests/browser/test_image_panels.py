@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from image_panels import components, image_panels  # noqa: E402
+from tests.browser.image_panels import components, image_panels  # noqa: E402
 
 
 def png_of(figure) -> bytes:

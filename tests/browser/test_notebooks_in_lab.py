@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from lab_driver import MIN_IMAGE_WIDTH, Control, NotebookInLab, Report, changes
+from tests.browser.lab_driver import MIN_IMAGE_WIDTH, Control, NotebookInLab, Report, changes
 
 from tutorlib.paths import notebooks_dir, runs_dir
 from tutorlib.runner import find_notebooks
