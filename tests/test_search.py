@@ -188,3 +188,18 @@ def test_comparison_rows():
     assert rows[2]["build_seconds"] == rows[3]["build_seconds"] > 0
     assert all(row["size"] == 1000 and row["queries_per_second"] > 0 for row in rows)
     assert peak_memory_gb() > 0
+
+
+def test_command_line_prints_one_row_per_index(capsys):
+    threads = torch.get_num_threads()
+    try:
+        search.main(["--sizes", "400", "--dim", "8", "--queries", "20", "--k", "3", "--probes", "2", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    lines = capsys.readouterr().out.splitlines()
+    assert "1 threads, random unit vectors of dimension 8, 20 queries, k 3" in lines[0]
+    assert lines[1].split() == ["size", "index", "build", "s", "queries/s", "recall@3"]
+    rows = [line.split() for line in lines[2:-1]]
+    names = ["exact", "faiss", "faiss"] if search.faiss_available() else ["exact"]
+    assert [row[1] for row in rows] == names and all(row[0] == "400" for row in rows)
+    assert lines[-1].startswith("peak memory of this process:")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from tutorlib.device import pick_device
+from tutorlib.device import pick_device, set_threads
 
 BACKENDS = ("auto", "exact", "faiss")
 SCORE_BUDGET = 2**25  # default query batch: at most this many scores (128 MB float32) at once
@@ -335,8 +335,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lists", type=int, default=None,
                         help="IVF cells (default: sqrt(size), at most size / 39)")
     parser.add_argument("--device", default="auto", help="device of the exact torch search")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads of torch and faiss (0: every core; 1 when other jobs share the cores)")
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, random unit vectors of dimension "
+    threads = set_threads(args.threads)
+    if faiss_available():
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+    print(f"torch {torch.__version__}, {threads} threads, random unit vectors of dimension "
           f"{args.dim}, {args.queries} queries, k {args.k}" + ("" if faiss_available() else
           "; faiss is not installed (pip install faiss-cpu): exact torch search only"))
     print(f"{'size':>10} {'index':<22} {'build s':>8} {'queries/s':>10} {f'recall@{args.k}':>10}")
