@@ -278,7 +278,7 @@ def benchmark(size: int, dim: int = 64, n_queries: int = 1000, k: int = 10, back
 
 def compare_indexes(size: int, dim: int = 64, n_queries: int = 1000, k: int = 10,
                     probes: Sequence[int] = (16, 128), lists: int | None = None, device: str = "auto",
-                    repeats: int = 3, seed: int = 0) -> list[dict]:
+                    repeats: int = 2, seed: int = 0) -> list[dict]:
     """Exact torch search, faiss flat and faiss IVF (one row per `probes`, at most all the cells) on `size`
     random unit vectors.
 
