@@ -137,9 +137,10 @@ class NotebookInLab:
         busy, idle = self.page.evaluate("[labTest.busy, labTest.idle]")
         action()
         self.wait_for_kernel(busy, idle, what)
+        # An output being redrawn is empty for a moment: only a non-empty set of other pictures counts.
+        changed = "(s => s !== '[]' && s !== arg)(JSON.stringify(labTest.images().map(i => i.src)))"
         try:
-            self._wait("JSON.stringify(labTest.images().map(i => i.src)) !== arg", DRAW_SETTLE,
-                       f"the picture to change after {what}", before)
+            self._wait(changed, DRAW_SETTLE, f"the picture to change after {what}", before)
         except TimeoutError:
             return False
         return True
