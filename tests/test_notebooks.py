@@ -1,4 +1,6 @@
-"""Every notebook runs end to end under the smoke profile (papermill), from an empty data cache."""
+"""Every notebook runs end to end under the dry profile (papermill), from an empty data cache: full's models and
+batch sizes, smoke's data, two steps per training, so that every shape and dtype of the GPU path is exercised on
+the CPU. `make test` runs them under smoke a second time through nbval, which also compares outputs."""
 import json
 
 import pytest
@@ -15,13 +17,13 @@ def test_there_are_notebooks():
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_under_smoke_profile(name, tmp_path, monkeypatch):
+def test_notebook_runs_under_dry_profile(name, tmp_path, monkeypatch):
     monkeypatch.setenv("TUTORLIB_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("TUTORLIB_PROFILE", raising=False)
-    [result] = run_notebooks([name], "smoke", runs=tmp_path / "runs")
+    [result] = run_notebooks([name], "dry", runs=tmp_path / "runs")
     assert result.ok, result.error
     metrics = json.loads((tmp_path / "runs" / f"{name}.metrics.json").read_text())
-    assert metrics["profile"] == "smoke" and metrics["notebook"] == name
+    assert metrics["profile"] == "dry" and metrics["notebook"] == name
     assert metrics["claim"]["statement"]
 
 
