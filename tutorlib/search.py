@@ -21,10 +21,7 @@ Exclude = Sequence[int] | torch.Tensor | None
 
 
 def check_finite(vectors: torch.Tensor, name: str) -> None:
-    """Refuse NaN and inf: they make every score of their row NaN (or inf), and top-k then ranks garbage.
-
-    Introduced in notebook 02_simat_delta_retrieval.
-    """
+    """Refuse NaN and inf: they make every score of their row NaN (or inf), and top-k then ranks garbage."""
     bad_rows = (~torch.isfinite(vectors.detach())).any(dim=1).nonzero().flatten()
     if len(bad_rows):
         shown = ", ".join(map(str, bad_rows[:5].tolist())) + (", ..." if len(bad_rows) > 5 else "")
@@ -35,7 +32,7 @@ def check_finite(vectors: torch.Tensor, name: str) -> None:
 class VectorIndex:
     """What every index shares: input checks, query batching and dropping each query's own id.
 
-    Subclasses implement `_search_batch`. Introduced in notebook 02_simat_delta_retrieval.
+    Subclasses implement `_search_batch`.
     """
 
     backend = ""
@@ -64,7 +61,7 @@ class VectorIndex:
 
         `exclude[i]` is a database id that query i must not return (-1: none), e.g. the image the
         query was computed from. `batch` queries are scored at a time (default: as many as keep the
-        score matrix under `SCORE_BUDGET` entries). Introduced in notebook 02_simat_delta_retrieval.
+        score matrix under `SCORE_BUDGET` entries).
         """
         if queries.dim() != 2:
             raise ValueError(f"queries must be 2-D (N, d), got shape {tuple(queries.shape)}")
@@ -107,10 +104,7 @@ class VectorIndex:
 
 
 class ExactIndex(VectorIndex):
-    """Exact search with torch: one matrix multiply and a top-k per batch of queries, on any device.
-
-    Introduced in notebook 02_simat_delta_retrieval.
-    """
+    """Exact search with torch: one matrix multiply and a top-k per batch of queries, on any device."""
 
     backend = "exact"
 
@@ -124,7 +118,7 @@ class ExactIndex(VectorIndex):
 class FaissIndex(VectorIndex):
     """Exact search with faiss's `IndexFlatIP` (CPU), the library that scales to billions of vectors.
 
-    Needs `pip install faiss-cpu` (the `search` extra). Introduced in notebook 02_simat_delta_retrieval.
+    Needs `pip install faiss-cpu` (the `search` extra).
     """
 
     backend = "faiss"
@@ -159,7 +153,7 @@ class FaissIvfIndex(FaissIndex):
     About `probes / lists` of the database is scanned per query, so it is that much faster than exact
     search and misses neighbours that fall in other cells (recall < 1). Where the probed cells hold fewer
     than k vectors, the missing ids are -1. `lists` defaults to `default_lists(M)`; k-means trains on at
-    most 40 vectors per cell, drawn with `seed`. Introduced in notebook 02_simat_delta_retrieval.
+    most 40 vectors per cell, drawn with `seed`.
     """
 
     backend = "faiss-ivf"
@@ -195,14 +189,12 @@ def default_lists(size: int) -> int:
     """IVF cells for `size` vectors: sqrt(size), but at most size / 39 (k-means in faiss wants 39 training
     vectors per cell) and at least 1. Training time grows with the square of the cells (each of the 39
     vectors per cell is compared with every centroid), so faiss's larger 4 sqrt(size) trains 16 times longer.
-
-    Introduced in notebook 02_simat_delta_retrieval.
     """
     return max(1, min(size // 39, round(size**0.5)))
 
 
 def faiss_available() -> bool:
-    """Whether faiss can be imported. Introduced in notebook 02_simat_delta_retrieval."""
+    """Whether faiss can be imported."""
     try:
         import faiss  # noqa: F401
     except ImportError:
@@ -215,7 +207,7 @@ def make_index(vectors: torch.Tensor, backend: str = "auto",
     """An index over `vectors` (M, d): "exact" (torch), "faiss", or "auto".
 
     "auto" takes faiss when it imports and the device is the cpu, else the exact torch index (a
-    GPU matrix multiply beats faiss-cpu). Introduced in notebook 02_simat_delta_retrieval.
+    GPU matrix multiply beats faiss-cpu).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
@@ -226,18 +218,12 @@ def make_index(vectors: torch.Tensor, backend: str = "auto",
 
 
 def random_unit_vectors(n: int, dim: int, generator: torch.Generator) -> torch.Tensor:
-    """`n` random L2-normalised float32 vectors of dimension `dim` (CPU).
-
-    Introduced in notebook 02_simat_delta_retrieval.
-    """
+    """`n` random L2-normalised float32 vectors of dimension `dim` (CPU)."""
     return torch.nn.functional.normalize(torch.randn(n, dim, generator=generator), dim=1)
 
 
 def search_seconds(index: VectorIndex, queries: torch.Tensor, k: int, repeats: int = 3) -> float:
-    """Best of `repeats` wall times (after a warm-up) of searching `queries` for their k best.
-
-    Introduced in notebook 02_simat_delta_retrieval.
-    """
+    """Best of `repeats` wall times (after a warm-up) of searching `queries` for their k best."""
     index.search(queries, k)
     best = float("inf")
     for _ in range(repeats):
@@ -250,7 +236,7 @@ def search_seconds(index: VectorIndex, queries: torch.Tensor, k: int, repeats: i
 def recall_at_k(found: torch.Tensor, truth: torch.Tensor) -> float:
     """Mean over queries of |found_i ∩ truth_i| / k: the share of the true k nearest that a search found.
 
-    `found` and `truth` are (N, k) ids. Introduced in notebook 02_simat_delta_retrieval.
+    `found` and `truth` are (N, k) ids.
     """
     if found.shape != truth.shape:
         raise ValueError(f"found and truth must have the same shape, got {tuple(found.shape)} and "
@@ -264,7 +250,7 @@ def benchmark(size: int, dim: int = 64, n_queries: int = 1000, k: int = 10, back
     """Best of `repeats` timings (after a warm-up) of searching `n_queries` random queries.
 
     Returns {"size", "dim", "queries", "k", "backend", "device", "memory_mb", "seconds",
-    "queries_per_second"}. Introduced in notebook 02_simat_delta_retrieval.
+    "queries_per_second"}.
     """
     generator = torch.Generator().manual_seed(seed)
     index = make_index(random_unit_vectors(size, dim, generator), backend, device)
@@ -285,7 +271,6 @@ def compare_indexes(size: int, dim: int = 64, n_queries: int = 1000, k: int = 10
     Each row: {"index", "size", "build_seconds", "queries_per_second", "recall"}, recall@k measured
     against the exact torch search (the IVF rows share one build: k-means training and adding). The
     faiss rows are left out where faiss is not installed.
-    Introduced in notebook 02_simat_delta_retrieval.
     """
     generator = torch.Generator().manual_seed(seed)
     vectors = random_unit_vectors(size, dim, generator)

@@ -34,7 +34,6 @@ def explore_world(
     Dropdown values other than "any" restrict every object of the scene to that attribute value; `concept`
     is "attribute=value", or "auto" for the colour of object 0. seed is an integer from 0 to 2**63 - 1 and
     n_objects from 0 to MAX_OBJECTS (10); bad values raise a ValueError naming the parameter.
-    Introduced in notebook 00_shapes_world.
     """
     seed, size = check_seed(seed), check_image_size(size)
     if isinstance(n_objects, bool) or not isinstance(n_objects, (int, np.integer)) or not 0 <= n_objects <= MAX_OBJECTS:
@@ -72,10 +71,7 @@ def explore_world(
 
 
 def world_explorer():
-    """ipywidgets panel around explore_world: seed, object count and image size sliders, attribute dropdowns.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """ipywidgets panel around explore_world: seed, object count and image size sliders, attribute dropdowns."""
     import ipywidgets as widgets
     from IPython.display import display
 

@@ -40,10 +40,7 @@ def _file_name(key: str, index: int) -> str:
 
 
 def write_clevr_change(items: Iterable[dict], folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write change items (see ChangePairs) in CLEVR-Change's layout, atomically; files are numbered by item index.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Write change items (see ChangePairs) in CLEVR-Change's layout, atomically; files are numbered by item index."""
     change, no_change, scenes = {}, {}, {}
     splits: dict[str, list[int]] = {name: [] for name in SPLITS}
     types: dict[str, list[str]] = {}
@@ -71,10 +68,7 @@ def write_clevr_change(items: Iterable[dict], folder: str | os.PathLike, *, over
 
 
 class ClevrChangeFiles(ImageRecords, SplitDataset):
-    """Change items read from a CLEVR-Change folder (images loaded when read); `.split(name)` selects a split.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Change items read from a CLEVR-Change folder (images loaded when read); `.split(name)` selects a split."""
 
     def __init__(self, records: list[dict], scenes_path: Path):
         super().__init__(records, tuple(IMAGE_FILES), frame=records[0]["before"],
@@ -127,7 +121,6 @@ def read_clevr_change(folder: str | os.PathLike) -> ClevrChangeFiles:
 
     A missing file, a malformed JSON file, an unknown split, an image without captions or with two change types,
     or images of another size than the first before image raise a FormatError naming the file and the problem.
-    Introduced in notebook 00_shapes_world.
     """
     folder = Path(folder)
     splits = _lists(folder / "splits.json", int)

@@ -30,8 +30,6 @@ class FormatError(ValueError):
 def atomic_dir(target: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Write a dataset folder atomically: yields a temporary sibling folder that replaces `target` only
     when the block finishes, so an interrupted run leaves no half-written dataset.
-
-    Introduced in notebook 00_shapes_world.
     """
     target = Path(target)
     if target.exists() and not overwrite:
@@ -165,10 +163,7 @@ def check_size(path: str | os.PathLike, shape: tuple[int, ...], size: tuple[int,
 
 
 def describe_folder(folder: str | os.PathLike, per_folder: int = 3) -> str:
-    """A short tree of a dataset folder: each sub-folder with its file count and first few files, with sizes.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """A short tree of a dataset folder: each sub-folder with its file count and first few files, with sizes."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FormatError(folder, "not a folder")

@@ -40,7 +40,6 @@ def write_drawing(dataset, folder: str | os.PathLike, with_images: bool = True, 
 
     world.json is written when the dataset can say how to regenerate its samples (`dataset.world()`);
     `with_images=False` then leaves images/ out, as the paper does.
-    Introduced in notebook 03_drawing_gan_units.
     """
     folder = Path(folder)
     world = dataset.world() if callable(getattr(dataset, "world", None)) else None
@@ -85,10 +84,7 @@ def write_drawing(dataset, folder: str | os.PathLike, with_images: bool = True, 
 
 
 def read_drawing(folder: str | os.PathLike) -> "DrawingFolder":
-    """Read a drawing folder as a Dataset with CaptionedScenes' items (see DrawingFolder).
-
-    Introduced in notebook 03_drawing_gan_units.
-    """
+    """Read a drawing folder as a Dataset with CaptionedScenes' items (see DrawingFolder)."""
     return DrawingFolder(folder)
 
 
@@ -162,7 +158,6 @@ class DrawingFolder(SplitDataset):
     Images come from images/ when present, else are regenerated from world.json and the id (once, when the
     folder is read); every image has one size (world.json's, else the first stored image's). Real folders
     (audio, text, images, no masks or scenes) read with None in those fields.
-    Introduced in notebook 03_drawing_gan_units.
     """
 
     concepts = CONCEPTS

@@ -67,7 +67,6 @@ def write_iclevr(dataset, path: str | os.PathLike, *, overwrite: bool = False, c
 
     Images are stored BGR, (turns, H, W, 3), as in the real files. `compression="gzip"` keeps generated
     files small (real files are uncompressed; h5py reads both). The file appears atomically.
-    Introduced in notebook 01_sscr_iterative_editing.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -119,7 +118,6 @@ def read_iclevr(path: str | os.PathLike, share: float = 1.0) -> "ICLEVRFile":
     structure is checked when opened (every group's keys, shapes and types), a dialogue's values when it is
     read (0/1 bags, finite coordinates, one instruction and one ground-truth entry per turn, readable chunks);
     a malformed file raises FormatError naming the file and the problem.
-    Introduced in notebook 01_sscr_iterative_editing.
     """
     return ICLEVRFile(path, share)
 
@@ -129,7 +127,6 @@ class ICLEVRFile(Dataset):
 
     Attributes: path, keys (the dialogue groups kept), entities (column order of objects and coords:
     ENTITIES when the file holds the same 24 names, in any order), background (3, H, W) uint8 RGB, size.
-    Introduced in notebook 01_sscr_iterative_editing.
     """
 
     def __init__(self, path: str | os.PathLike, share: float = 1.0):

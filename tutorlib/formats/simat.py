@@ -37,10 +37,7 @@ TRANSFO_COLUMNS = ("region_id", "field", "value", "target", "query_ids", "target
 
 def write_simat(db: SimatData, folder: str | os.PathLike, *, overwrite: bool = False, with_images: bool = True,
                 show_progress: bool = True) -> Path:
-    """Write a SIMAT database (SimatDatabase or one read by read_simat) to `folder`, atomically.
-
-    Introduced in notebook 02_simat_delta_retrieval.
-    """
+    """Write a SIMAT database (SimatDatabase or one read by read_simat) to `folder`, atomically."""
     folder = Path(folder)
     with atomic_dir(folder, overwrite=overwrite) as tmp:
         with open(tmp / "triplets.csv", "w", newline="", encoding="utf-8") as f:
@@ -125,10 +122,7 @@ def _unique(path: Path, name: str, ids: list[int]) -> None:
 
 
 def read_triplets(path: str | os.PathLike) -> tuple[list[int], list[int], list[tuple[str, str, str]]]:
-    """triplets.csv: region ids, dataset ids (each unique) and (subj, rel, obj) triplets, one row per image.
-
-    Introduced in notebook 02_simat_delta_retrieval.
-    """
+    """triplets.csv: region ids, dataset ids (each unique) and (subj, rel, obj) triplets, one row per image."""
     path = Path(path)
     region_ids, dataset_ids, triplets = [], [], []
     for line, row in _read_csv(path, TRIPLET_COLUMNS):
@@ -143,10 +137,7 @@ def read_triplets(path: str | os.PathLike) -> tuple[list[int], list[int], list[t
 
 
 def read_captions(path: str | os.PathLike) -> list[str]:
-    """captions.txt: one caption per line, the caption id is the line index (trailing blank lines dropped).
-
-    Introduced in notebook 02_simat_delta_retrieval.
-    """
+    """captions.txt: one caption per line, the caption id is the line index (trailing blank lines dropped)."""
     captions = read_text(path).splitlines()
     while captions and not captions[-1].strip():
         captions.pop()
@@ -157,7 +148,7 @@ def read_captions(path: str | os.PathLike) -> list[str]:
 
 def read_transformations(path: str | os.PathLike, region_ids: Collection[int], n_captions: int) -> list[Transformation]:
     """transfos.csv: one Transformation per row; region ids must be those of triplets.csv, caption ids lines of
-    captions.txt (`n_captions` lines), norm2 a positive finite number. Introduced in notebook 02_simat_delta_retrieval.
+    captions.txt (`n_captions` lines), norm2 a positive finite number.
     """
     path = Path(path)
     known_regions = set(region_ids)
@@ -188,10 +179,7 @@ def read_transformations(path: str | os.PathLike, region_ids: Collection[int], n
 
 
 def read_scenes(path: str | os.PathLike, dataset_ids: Sequence[int]) -> list[Scene]:
-    """scenes.json: the scene graph of every dataset id, in the order of `dataset_ids`.
-
-    Introduced in notebook 02_simat_delta_retrieval.
-    """
+    """scenes.json: the scene graph of every dataset id, in the order of `dataset_ids`."""
     path = Path(path)
     data = read_json(path)
     if not isinstance(data, dict):
@@ -212,7 +200,7 @@ def read_simat(folder: str | os.PathLike) -> SimatData:
     transformations, split("dev" | "test")). Images load lazily; without images/ the items' image is None.
 
     Every image must have the size of the first one (by dataset id). Any malformed file raises a FormatError
-    naming it and the problem. Introduced in notebook 02_simat_delta_retrieval.
+    naming it and the problem.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -234,7 +222,6 @@ class ImageFolder:
     Looks for images/{dataset_id}.png|.jpg, then the real release's images/<caption>/<region_id>.jpg; a missing
     image is an error when it is loaded. Every image must have the size of the stored image of the smallest
     dataset id (FormatError naming both otherwise).
-    Introduced in notebook 02_simat_delta_retrieval.
     """
 
     def __init__(self, folder: Path, region_of_dataset: dict[int, int]):

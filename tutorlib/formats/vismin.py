@@ -33,10 +33,7 @@ MAX_PIXEL = 2**31 - 1
 
 
 def write_vismin(items: Iterable[dict], folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write minimal-change items (see MinimalChangePairs) as images/*.png and annotations.json, atomically.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Write minimal-change items (see MinimalChangePairs) as images/*.png and annotations.json, atomically."""
     with atomic_dir(folder, overwrite) as tmp:
         entries = []
         for k, item in enumerate(items):
@@ -54,7 +51,7 @@ def write_vismin(items: Iterable[dict], folder: str | os.PathLike, *, overwrite:
 
 def ground_truth_json(item: dict, keys: dict[str, str]) -> dict:
     """The item's ground-truth fields that are present (not None), renamed by `keys` and made JSON-ready
-    (Scene -> dict, box tensor -> list of ints). Introduced in notebook 00_shapes_world.
+    (Scene -> dict, box tensor -> list of ints).
     """
     fields = {}
     for item_key, json_key in keys.items():
@@ -71,8 +68,6 @@ def ground_truth_json(item: dict, keys: dict[str, str]) -> dict:
 def parse_box(value) -> torch.Tensor:
     """A JSON box [x, y, w, h] in pixels as a (4,) int64 tensor; ValueError unless it is 4 numbers from 0 to
     MAX_PIXEL (NaN and infinity are refused).
-
-    Introduced in notebook 00_shapes_world.
     """
     if not (isinstance(value, list) and len(value) == 4
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
@@ -89,7 +84,6 @@ class ImageRecords(Dataset):
     The images of one item show one frame and must have one size (that of `frame`, a reference image, when
     given); a box (x, y, w, h) named in `boxes` (box key -> image key) must lie inside its image. A box that
     does not raises a FormatError naming `box_file` and the item's label (`labels[i]`).
-    Introduced in notebook 00_shapes_world.
     """
 
     def __init__(self, records: list[dict], image_keys: tuple[str, ...], *, frame: Path | None = None,
@@ -127,7 +121,6 @@ def read_vismin(path: str | os.PathLike) -> ImageRecords:
     """Read a VisMin folder (with annotations.json) or JSON file: one item per (entry, negative) pair.
 
     Missing keys, wrong types and missing image files raise a FormatError naming the file and the entry.
-    Introduced in notebook 00_shapes_world.
     """
     path = Path(path)
     json_path = path / ANNOTATIONS if path.is_dir() else path

@@ -37,10 +37,7 @@ ENTITIES = tuple(f"{shape} {color}" for shape in SHAPES for color in COLORS)
 
 
 def check_value(attribute: str, value: str) -> str:
-    """Return `value` if it is a valid value of `attribute`, else raise a ValueError naming the choices.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Return `value` if it is a valid value of `attribute`, else raise a ValueError naming the choices."""
     if attribute not in ATTRIBUTES:
         raise ValueError(f"unknown attribute {attribute!r}; choose one of {sorted(ATTRIBUTES)}")
     if value not in ATTRIBUTES[attribute]:

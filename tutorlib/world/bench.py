@@ -21,7 +21,7 @@ def measure(size: int = 64, n_scenes: int = 4000, batch: int = 1000, device: str
             n_objects: tuple[int, int] = (3, 6), repeats: int = 3) -> dict:
     """Best of `repeats` timings of sampling and rendering `n_scenes` new scenes in batches of `batch`.
 
-    Returns {"size", "device", "scenes", "seconds", "scenes_per_second"}. Introduced in notebook 00_shapes_world.
+    Returns {"size", "device", "scenes", "seconds", "scenes_per_second"}.
     """
     render(sample_scenes(np.arange(batch), n_objects), size, device)  # warm-up
     best = float("inf")

@@ -16,7 +16,6 @@ class Oracle:
     """Answers existence, count, attribute and relation questions about one scene.
 
     Filters are attribute dictionaries, e.g. {"color": "red", "shape": "cube"}; {} matches every object.
-    Introduced in notebook 00_shapes_world.
     """
 
     def __init__(self, scene: Scene):

@@ -57,10 +57,7 @@ class Rendering:
 
 
 def check_image_size(size, name: str = "size") -> int:
-    """`size` as an int; ValueError naming `name` unless it is an integer from MIN_SIZE to MAX_SIZE pixels.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """`size` as an int; ValueError naming `name` unless it is an integer from MIN_SIZE to MAX_SIZE pixels."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"{name} must be an integer from {MIN_SIZE} to {MAX_SIZE} pixels, got {size!r}")
     return int(size)
@@ -77,10 +74,7 @@ def _as_batch(scenes: SceneBatch | Scene | Sequence[Scene]) -> SceneBatch:
 def render(
     scenes: SceneBatch | Scene | Sequence[Scene], size: int = 64, device: str | torch.device = "cpu", chunk: int = 1024
 ) -> Rendering:
-    """Render scenes to RGB images and object-id maps at `size` x `size` pixels (32 to 256).
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Render scenes to RGB images and object-id maps at `size` x `size` pixels (32 to 256)."""
     size = check_image_size(size)
     batch = _as_batch(scenes)
     device = torch.device(device)

@@ -19,10 +19,7 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 def splitmix64(z: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser of uint64 values, a bijection that scatters bits (used as a hash).
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """The splitmix64 finaliser of uint64 values, a bijection that scatters bits (used as a hash)."""
     # z ^= z >> 30; z *= M1; z ^= z >> 27; z *= M2; z ^= z >> 31  (all modulo 2^64)
     with np.errstate(over="ignore"):
         z = (z ^ (z >> np.uint64(30))) * _MIX1
@@ -31,10 +28,7 @@ def splitmix64(z: np.ndarray) -> np.ndarray:
 
 
 def check_seed(seed, name: str = "seed") -> int:
-    """`seed` as an int; ValueError naming `name` unless it is an integer from 0 to 2**63 - 1.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """`seed` as an int; ValueError naming `name` unless it is an integer from 0 to 2**63 - 1."""
     if not _is_seed(seed):
         raise ValueError(f"{name} must be an integer from 0 to 2**63 - 1, got {seed!r}")
     return int(seed)
@@ -46,7 +40,7 @@ def _is_seed(value) -> bool:
 
 def seed_array(seeds, name: str = "seeds") -> np.ndarray:
     """`seeds` (an integer or a sequence or array of them) as a 1-d int64 array; ValueError naming `name` unless
-    every seed is an integer from 0 to 2**63 - 1. Introduced in notebook 00_shapes_world.
+    every seed is an integer from 0 to 2**63 - 1.
     """
     array = np.atleast_1d(np.asarray(seeds))
     if array.dtype.kind == "O":  # Python ints beyond 64 bits, or mixed types
@@ -64,7 +58,6 @@ def uniform(seeds, stream: int, n: int) -> np.ndarray:
     """Uniform floats in [0, 1), shape (len(seeds), n): draw j of `stream` for each seed.
 
     Seeds are integers from 0 to 2**63 - 1 (ValueError otherwise), streams integers from 0 to 2**64 - 1.
-    Introduced in notebook 00_shapes_world.
     """
     seeds = seed_array(seeds).astype(np.uint64)
     with np.errstate(over="ignore"):

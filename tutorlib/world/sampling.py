@@ -86,10 +86,7 @@ class SceneBatch:
 
 
 def check_object_range(n_objects, name: str = "n_objects") -> tuple[int, int]:
-    """(min, max) objects per scene as ints; ValueError naming `name` unless 0 <= min <= max <= MAX_OBJECTS.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """(min, max) objects per scene as ints; ValueError naming `name` unless 0 <= min <= max <= MAX_OBJECTS."""
     valid = (isinstance(n_objects, (tuple, list)) and len(n_objects) == 2
              and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in n_objects)
              and 0 <= n_objects[0] <= n_objects[1] <= MAX_OBJECTS)
@@ -121,7 +118,6 @@ def sample_scenes(
 
     An object that finds no free spot in `tries` attempts is left out (rare below 8 objects).
     `allowed` restricts attribute values, e.g. {"color": ["red", "blue"]}.
-    Introduced in notebook 00_shapes_world.
     """
     lo, hi = check_object_range(n_objects)
     unknown = set(allowed or {}) - set(_NAMES)
@@ -165,7 +161,7 @@ def sample_scenes(
 
 
 def sample_scene(seed: int, n_objects: tuple[int, int] = (3, 6), **kwargs) -> Scene:
-    """One scene graph from a seed (see sample_scenes). Introduced in notebook 00_shapes_world."""
+    """One scene graph from a seed (see sample_scenes)."""
     return sample_scenes([seed], n_objects, **kwargs).scene(0)
 
 
@@ -183,7 +179,7 @@ def place_object(
     """A new object for `scene` at a free spot, or None when there is none.
 
     Attributes not given are drawn uniformly; `where(x, depth)` (arrays -> bool array) restricts the spot,
-    e.g. to the left of an object. Introduced in notebook 00_shapes_world.
+    e.g. to the left of an object.
     """
     draws = uniform([check_seed(seed)], stream, len(_NAMES) + 2 * tries)[0]
     values = {

@@ -29,10 +29,7 @@ DEFAULT_LIGHT = (-0.4961389383568338, 0.7442084075352507, 0.4465250445211504)
 
 
 def project(x, depth, radius, pan=0.0, tilt=0.0):
-    """Image position of objects: (u, v, r) = centre column, centre row and half-size, as image fractions.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Image position of objects: (u, v, r) = centre column, centre row and half-size, as image fractions."""
     r = FOCAL * radius / depth
     u = 0.5 + FOCAL * (x - pan) / depth
     v = HORIZON + tilt + V_SCALE / depth - r  # the centre sits one half-size above the contact point
@@ -40,10 +37,7 @@ def project(x, depth, radius, pan=0.0, tilt=0.0):
 
 
 def x_limit(depth, radius):
-    """Largest |x| that keeps an object of `radius` at `depth` inside the frame (reference camera).
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Largest |x| that keeps an object of `radius` at `depth` inside the frame (reference camera)."""
     return (X_MARGIN * depth - FOCAL * radius) / FOCAL
 
 
@@ -219,7 +213,6 @@ def placement_conflicts(x, depth, radius, other_x, other_depth, other_radius, to
 
     Two objects collide when their floor footprints are closer than FOOTPRINT * (r1 + r2) * (1 - tolerance),
     or when their image boxes overlap by more than `max_occlusion` of the smaller box.
-    Introduced in notebook 00_shapes_world.
     """
     x, depth, radius = (np.asarray(a, dtype=np.float64)[..., :, None] for a in (x, depth, radius))
     ox, od, orad = (np.asarray(a, dtype=np.float64)[..., None, :] for a in (other_x, other_depth, other_radius))
@@ -235,7 +228,7 @@ def placement_conflicts(x, depth, radius, other_x, other_depth, other_radius, to
 
 
 def opposite(relation: str) -> str:
-    """The converse relation: left <-> right, front <-> behind. Introduced in notebook 00_shapes_world."""
+    """The converse relation: left <-> right, front <-> behind."""
     if relation not in OPPOSITE:
         raise ValueError(f"unknown relation {relation!r}; choose one of {list(RELATIONS)}")
     return OPPOSITE[relation]

@@ -28,8 +28,6 @@ PHRASE_ORDER = ("size", "color", "material", "shape")
 
 def object_phrase(obj: Obj | Mapping[str, str], fields: Sequence[str] = PHRASE_ORDER, variant: int = 0) -> str:
     """Noun phrase for an object, e.g. "large red metal cube"; `variant` picks synonyms ("big red shiny block").
-
-    Introduced in notebook 00_shapes_world.
     """
     values = obj.attributes() if isinstance(obj, Obj) else dict(obj)
     words = []
@@ -46,14 +44,14 @@ def plural(phrase: str) -> str:
 
 
 def count_phrase(n: int, phrase: str) -> str:
-    """"two red cubes", "one red cube". Introduced in notebook 00_shapes_world."""
+    """"two red cubes", "one red cube"."""
     if not 0 <= n < len(NUMBER_WORDS):
         raise ValueError(f"counts from 0 to {len(NUMBER_WORDS) - 1} have words, got {n}")
     return f"{NUMBER_WORDS[n]} {phrase if n == 1 else plural(phrase)}"
 
 
 def relation_caption(subject: str, relation: str, obj: str) -> str:
-    """"a red cube to the left of a blue sphere". Introduced in notebook 00_shapes_world."""
+    """"a red cube to the left of a blue sphere"."""
     if relation not in RELATION_PHRASES:
         raise ValueError(f"unknown relation {relation!r}; choose one of {list(RELATIONS)}")
     return f"a {subject} {RELATION_PHRASES[relation]} a {obj}"
@@ -64,10 +62,7 @@ def _join(items: Sequence[str]) -> str:
 
 
 def scene_captions(scene: Scene, seed: int = 0) -> list[str]:
-    """Several phrasings of one scene: a left-to-right listing, a count by shape, and a relation.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Several phrasings of one scene: a left-to-right listing, a count by shape, and a relation."""
     draws = uniform([check_seed(seed)], 7, 4)[0]
     if not scene.objects:
         return ["an empty floor", "there are no objects", "nothing is on the floor"]
@@ -91,10 +86,7 @@ def tokenize(text: str) -> list[str]:
 
 
 class Vocabulary:
-    """Word <-> index with special tokens; unknown words map to <unk> and are reported, never fatal.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Word <-> index with special tokens; unknown words map to <unk> and are reported, never fatal."""
 
     SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
@@ -135,10 +127,7 @@ class Vocabulary:
 
 
 def world_vocabulary(extra_texts: Iterable[str] = ()) -> Vocabulary:
-    """A vocabulary of every attribute word, synonym, relation and number word, plus the words of extra_texts.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """A vocabulary of every attribute word, synonym, relation and number word, plus the words of extra_texts."""
     words = {w for values in SYNONYMS.values() for w in values} | {v for vs in ATTRIBUTES.values() for v in vs}
     words |= {w for phrase in RELATION_PHRASES.values() for w in tokenize(phrase)} | set(NUMBER_WORDS)
     words |= {"a", "an", "the", "there", "is", "are", "and", "of", "object", "objects"}

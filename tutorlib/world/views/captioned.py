@@ -29,7 +29,7 @@ CONCEPTS: tuple[str, ...] = tuple(f"{a}={v}" for a, values in ATTRIBUTES.items()
 
 
 def concept_table(scene: Scene) -> torch.Tensor:
-    """(K, C) boolean table: object k has concept c (CONCEPTS order). Introduced in notebook 03_drawing_gan_units."""
+    """(K, C) boolean table: object k has concept c (CONCEPTS order)."""
     table = torch.zeros(len(scene), len(CONCEPTS), dtype=torch.bool)
     for k, obj in enumerate(scene.objects):
         for a, v in obj.attributes().items():
@@ -38,10 +38,7 @@ def concept_table(scene: Scene) -> torch.Tensor:
 
 
 def concept_masks(ids: torch.Tensor, scene: Scene) -> torch.Tensor:
-    """(C, H, W) boolean masks of every concept, from an object-id map (H, W) (-1 floor) and its scene.
-
-    Introduced in notebook 03_drawing_gan_units.
-    """
+    """(C, H, W) boolean masks of every concept, from an object-id map (H, W) (-1 floor) and its scene."""
     table = torch.cat([torch.zeros(1, len(CONCEPTS), dtype=torch.bool), concept_table(scene)])
     if ids.numel() and int(ids.max()) >= len(scene):
         raise ValueError(f"the id map names object {int(ids.max())}, the scene has {len(scene)} objects")
@@ -52,8 +49,6 @@ def regenerate(ids: Sequence[int], size: int, seed: int, n_objects: tuple[int, i
                chunk: int = 512, progress: bool = False):
     """Scenes, images (N, 3, H, W) uint8, id maps (N, H, W) int64 and caption lists of samples `ids` of the
     world (size, seed, n_objects): what world.json and an id are enough to rebuild.
-
-    Introduced in notebook 03_drawing_gan_units.
     """
     ids = np.asarray(list(ids), dtype=np.int64)
     if len(ids) and ids.min() < 0:
@@ -89,8 +84,6 @@ class CaptionedScenes(SplitDataset):
         id          int, the sample's index in the bank (regenerates it)
         split       "train", "val" or "test"
         audio       None (a real folder may list audio files)
-
-    Introduced in notebook 03_drawing_gan_units.
     """
 
     concepts = CONCEPTS

@@ -47,7 +47,7 @@ SEMANTIC_JITTER = 0.3
 @dataclass(frozen=True)
 class SceneChange:
     """One semantic change: the scenes, its captions, and the changed object's index in each scene
-    (empty where it is absent: before an add, after a drop). Introduced in notebook 00_shapes_world.
+    (empty where it is absent: before an add, after a drop).
     """
 
     change_type: str
@@ -62,7 +62,7 @@ def identifying_fields(
     rng: np.random.Generator, scene: Scene, index: int, required: Sequence[str] = ()
 ) -> tuple[str, ...] | None:
     """A random choice of attributes (always with the shape and `required`) that picks out object `index`
-    alone in `scene`, checked with the Oracle; None when no choice does. Introduced in notebook 00_shapes_world.
+    alone in `scene`, checked with the Oracle; None when no choice does.
     """
     obj, oracle = scene.objects[index], Oracle(scene)
     unique = [f for f in field_sets({"shape", *required}) if oracle.select(**look_filter(obj, f)) == [index]]
@@ -145,7 +145,7 @@ def _draw_change(rng: np.random.Generator, change_type: str, before: Scene, seed
 
 def jitter_view(rng: np.random.Generator, scene: Scene, camera: float, light: float) -> Scene:
     """The scene seen from a slightly shifted camera and lit slightly differently; `camera` and `light` scale
-    the jitter (0: unchanged, 1: full strength). Introduced in notebook 00_shapes_world.
+    the jitter (0: unchanged, 1: full strength).
     """
     # each jitter = strength * random sign * U(1/2, 1) * its maximum
     pan, tilt, dimming = np.array([camera, camera, light]) * rng.choice([-1.0, 1.0], 3) * rng.uniform(0.5, 1.0, 3)
@@ -165,7 +165,6 @@ class ChangePairs(SplitDataset):
     Item: before, after, distractor (3, size, size) uint8; change_type; change_captions, no_change_captions
     (lists of str); scene_before, scene_after, scene_distractor; index; split; box_before, box_after: (4,) int64
     x, y, w, h of the changed object (where it is absent, its region in the other image).
-    Introduced in notebook 00_shapes_world.
     """
 
     def __init__(self, n: int, size: int = 64, seed: int = 0, types: Sequence[str] = CHANGE_TYPES,

@@ -39,10 +39,7 @@ FIELD_LIMIT = 2**32
 
 
 def item_stream(seed: int, view: int, attempt: int = 0) -> int:
-    """The stream of one (dataset seed, view, attempt): packed or hashed, as the module doc says.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """The stream of one (dataset seed, view, attempt): packed or hashed, as the module doc says."""
     seed = check_seed(seed)
     for name, value in (("view", view), ("attempt", attempt)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < FIELD_LIMIT:
@@ -61,7 +58,7 @@ def item_seeds(seed: int, indices, view: int, attempt: int = 0) -> np.ndarray:
 
     Every item draws from its own streams, so an item never depends on the other items of its dataset, and
     a restart (attempt + 1) uses a different stream. The same (seed, index) always gives the same item, on
-    any machine. Introduced in notebook 00_shapes_world.
+    any machine.
     """
     draws = uniform(np.asarray(indices, dtype=np.int64), item_stream(seed, view, attempt), 1)[:, 0]
     return (draws * float(1 << 53)).astype(np.int64)
@@ -69,7 +66,7 @@ def item_seeds(seed: int, indices, view: int, attempt: int = 0) -> np.ndarray:
 
 def check_choices(name: str, values, choices: Sequence[str]) -> tuple[str, ...]:
     """`values` as a tuple; ValueError naming `name`, the unknown values and the valid ones unless `values` is a
-    non-empty list drawn from `choices`. Introduced in notebook 00_shapes_world.
+    non-empty list drawn from `choices`.
     """
     if isinstance(values, str) or not isinstance(values, Iterable):
         raise ValueError(f"{name} must be a list of names from {list(choices)}, got {values!r}")
@@ -83,20 +80,14 @@ def check_choices(name: str, values, choices: Sequence[str]) -> tuple[str, ...]:
 
 
 def check_count(name: str, n, minimum: int = 0) -> int:
-    """`n` as an int; ValueError naming `name` unless it is an integer >= `minimum`.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """`n` as an int; ValueError naming `name` unless it is an integer >= `minimum`."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
     return int(n)
 
 
 def split_counts(n: int, shares: Sequence[float]) -> tuple[int, int, int]:
-    """Sizes of the train, val and test splits of n samples (rounded; test takes the rest).
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Sizes of the train, val and test splits of n samples (rounded; test takes the rest)."""
     if len(shares) != 3 or any(s < 0 for s in shares) or not math.isclose(sum(shares), 1.0, abs_tol=1e-6):
         raise ValueError(f"split_shares must be three non-negative shares summing to 1, got {tuple(shares)}")
     n_train = int(round(shares[0] * n))
@@ -105,18 +96,12 @@ def split_counts(n: int, shares: Sequence[float]) -> tuple[int, int, int]:
 
 
 def split_names(n: int, shares: Sequence[float]) -> list[str]:
-    """The split of each of n samples: contiguous ranges, train first (the samples are independent draws).
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """The split of each of n samples: contiguous ranges, train first (the samples are independent draws)."""
     return [name for name, count in zip(SPLITS, split_counts(n, shares)) for _ in range(count)]
 
 
 class SplitDataset(Dataset):
-    """A dataset whose items belong to the train, val or test split (`splits[i]` names item i's split).
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """A dataset whose items belong to the train, val or test split (`splits[i]` names item i's split)."""
 
     splits: list[str]
 
@@ -135,7 +120,7 @@ def collate(items: Sequence[dict]) -> dict[str, Any]:
     """Batch a list of item dicts: tensors of equal shape are stacked, numbers become tensors, everything
     else (strings, scene graphs, None, tensors of different shapes) is kept as a list.
 
-    Use it as `DataLoader(dataset, collate_fn=collate)`. Introduced in notebook 00_shapes_world.
+    Use it as `DataLoader(dataset, collate_fn=collate)`.
     """
     batch: dict[str, Any] = {}
     for key in items[0]:

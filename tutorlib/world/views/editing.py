@@ -64,17 +64,14 @@ COLUMN_MARGIN = 0.02
 
 
 def floor_coordinates(x, depth, radius):
-    """(s, d): lateral position in [-1, 1] and depth fraction in [0, 1] of objects on the floor.
-
-    Introduced in notebook 01_sscr_iterative_editing.
-    """
+    """(s, d): lateral position in [-1, 1] and depth fraction in [0, 1] of objects on the floor."""
     return np.asarray(x) / x_limit(np.asarray(depth), radius), (np.asarray(depth) - NEAR) / (FAR - NEAR)
 
 
 def region_of(obj: Obj) -> tuple[str, str]:
     """The (depth band, lateral band) of the 3 x 3 floor grid that holds `obj`, e.g. ("back", "left").
 
-    REGION_PHRASES turns it into words ("in the back left"). Introduced in notebook 01_sscr_iterative_editing.
+    REGION_PHRASES turns it into words ("in the back left").
     """
     s, d = floor_coordinates(obj.x, obj.depth, obj.radius)
     lateral = "left" if s < -1 / 3 else "right" if s > 1 / 3 else "center"
@@ -97,8 +94,6 @@ def relation_where(ref: Obj, relation: str, radius: float):
     """Spots (x, depth) where a new object of `radius` stands in `relation` to `ref` with a visible margin:
     the depth differs by DEPTH_MARGIN for front / behind; for left / right both the floor position (by
     LATERAL_MARGIN) and the image column (by COLUMN_MARGIN) agree. Returns where(x, depth) -> bool array.
-
-    Introduced in notebook 01_sscr_iterative_editing.
     """
     if relation not in RELATIONS:
         raise ValueError(f"unknown relation {relation!r}; choose one of {list(RELATIONS)}")
@@ -126,8 +121,6 @@ def _relation_where(ref: Obj, depth_relation: str, lateral_relation: str, radius
 
 def entity_name(obj: Obj) -> str:
     """The i-CLEVR entity of an object: "shape color", e.g. "cube red".
-
-    Introduced in notebook 01_sscr_iterative_editing.
     """
     return f"{obj.shape} {obj.color}"
 
@@ -162,8 +155,6 @@ class EditingDialogues(Dataset):
         scenes        list[Scene]              the scene graph after each turn (ground truth)
         edits         list[dict]               what each turn did: entity, region (turn 1) or reference (object
                                                index), it (the reference was called "it") and relations
-
-    Introduced in notebook 01_sscr_iterative_editing.
     """
 
     def __init__(
@@ -340,7 +331,6 @@ def scene_bag(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     """The i-CLEVR `objects` row (24,) and `coords` rows (24, 3) of a scene: a 0/1 bag over ENTITIES and, for
     each present entity, (image column * 128, image row * 128, depth); zeros for absent entities.
     (i-CLEVR stores x / 320 * 128 and y / 240 * 128 of CLEVR's 320 x 240 pixels: the same 128-unit scale.)
-    Introduced in notebook 01_sscr_iterative_editing.
     """
     objects = np.zeros(len(ENTITIES), dtype=np.float32)
     coords = np.zeros((len(ENTITIES), 3), dtype=np.float32)

@@ -40,7 +40,7 @@ ALL_LOOKS = tuple(dict(zip(ATTRIBUTES, values)) for values in itertools.product(
 class MinimalEdit:
     """One minimal change: both scenes and captions, the edited phrases, and the edited objects of each scene.
 
-    `objects1` is empty when the edit removed the object (counting). Introduced in notebook 00_shapes_world.
+    `objects1` is empty when the edit removed the object (counting).
     """
 
     category: str
@@ -57,8 +57,6 @@ class MinimalEdit:
 def field_sets(required: Collection[str]) -> list[tuple[str, ...]]:
     """Every choice of attributes for a phrase that contains `required`, in phrase order (size, colour, material,
     shape).
-
-    Introduced in notebook 00_shapes_world.
     """
     optional = [name for name in PHRASE_ORDER if name not in required]
     chosen = itertools.chain.from_iterable(itertools.combinations(optional, k) for k in range(len(optional) + 1))
@@ -66,26 +64,17 @@ def field_sets(required: Collection[str]) -> list[tuple[str, ...]]:
 
 
 def look_filter(obj: Obj, fields: Sequence[str]) -> dict[str, str]:
-    """The object's values of `fields`, usable as Oracle filters and as object_phrase input.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """The object's values of `fields`, usable as Oracle filters and as object_phrase input."""
     return {name: getattr(obj, name) for name in fields}
 
 
 def in_frame(obj: Obj) -> bool:
-    """Whether the object fits inside the image at the reference camera (edits can move or grow objects).
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Whether the object fits inside the image at the reference camera (edits can move or grow objects)."""
     return abs(obj.x) <= x_limit(obj.depth, obj.radius)
 
 
 def mask_box(mask: torch.Tensor) -> tuple[int, int, int, int] | None:
-    """Box (x, y, w, h) around the True pixels of a (H, W) mask; None when it is empty.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """Box (x, y, w, h) around the True pixels of a (H, W) mask; None when it is empty."""
     rows, cols = torch.nonzero(mask.any(dim=1)).flatten(), torch.nonzero(mask.any(dim=0)).flatten()
     if len(rows) == 0:
         return None
@@ -94,10 +83,7 @@ def mask_box(mask: torch.Tensor) -> tuple[int, int, int, int] | None:
 
 
 def object_box(rendering: Rendering, b: int, objects: Sequence[int]) -> torch.Tensor:
-    """(4,) int64 box x, y, w, h in pixels around the visible pixels of `objects` in image b.
-
-    Introduced in notebook 00_shapes_world.
-    """
+    """(4,) int64 box x, y, w, h in pixels around the visible pixels of `objects` in image b."""
     box = mask_box(torch.isin(rendering.ids[b], torch.tensor(list(objects), device=rendering.ids.device)))
     if box is None:
         raise ValueError(f"objects {list(objects)} are not visible in image {b}")
@@ -108,7 +94,7 @@ def edit_boxes(
     rendering: Rendering, b0: int, objects0: Sequence[int], b1: int, objects1: Sequence[int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Boxes of the edited objects in images b0 and b1. Where an object is absent (added or removed), its box
-    there is the region it occupies in the other image. Introduced in notebook 00_shapes_world.
+    there is the region it occupies in the other image.
     """
     box0 = object_box(rendering, b0, objects0) if objects0 else None
     box1 = object_box(rendering, b1, objects1) if objects1 else box0
@@ -227,7 +213,6 @@ def minimal_edit(category: str, seed: int, index: int = 0) -> MinimalEdit:
     """A random minimal edit of `category`, the same for the same (seed, index).
 
     Drafts that do not fit (no free spot, a collision after the edit) are redrawn.
-    Introduced in notebook 00_shapes_world.
     """
     if category not in _EDITS:
         raise ValueError(f"unknown category {category!r}; choose from {list(CATEGORIES)}")
@@ -244,7 +229,6 @@ class MinimalChangePairs(Dataset):
 
     Item: image0, image1 (3, size, size) uint8; caption0, caption1; category; scene0, scene1; source_phrase,
     edited_phrase; box0, box1: (4,) int64 x, y, w, h of the edited region in each image.
-    Introduced in notebook 00_shapes_world.
     """
 
     def __init__(self, n: int, size: int = 64, seed: int = 0, categories: Sequence[str] = CATEGORIES):

@@ -48,7 +48,6 @@ def phrase_filter(phrase: str) -> dict[str, str]:
     """Attributes named by an entity phrase: "red cube" -> {"color": "red", "shape": "cube"}.
 
     Any of size, color, material and shape may appear, in any order; unknown words raise ValueError.
-    Introduced in notebook 02_simat_delta_retrieval.
     """
     lookup = {v: a for a, vs in (("size", SIZES), ("color", COLORS), ("material", MATERIALS), ("shape", SHAPES))
               for v in vs}
@@ -70,7 +69,6 @@ class Transformation:
 
     query_ids / target_ids are caption ids (lines of captions.txt) of the source and target triplets;
     norm2 is the number of rows with the same source value (SIMAT weighs a query by norm2 ** -0.5).
-    Introduced in notebook 02_simat_delta_retrieval.
     """
 
     region_id: int
@@ -96,7 +94,6 @@ class SimatData(Dataset):
     Both the generated database (SimatDatabase) and a folder read by `read_simat` are SimatData.
     Positions 0..N-1 are images sorted by dataset id. Item (a dict): image (3, H, W) uint8 (None when the
     images are not available), triplet (subj, rel, obj), caption, region_id, dataset_id, scene (or None).
-    Introduced in notebook 02_simat_delta_retrieval.
     """
 
     def __init__(
@@ -249,7 +246,7 @@ def build_transformations(
     values: dict[str, Sequence[str]], caption_ids: dict[tuple[str, str, str], int],
 ) -> list[Transformation]:
     """Every query (image, field, other value of the field) whose target triplet has an image, with SIMAT's
-    norm2 = number of rows with the same source value. Introduced in notebook 02_simat_delta_retrieval.
+    norm2 = number of rows with the same source value.
     """
     rows = []
     for region_id, triplet, test in zip(region_ids, triplets, is_test):
@@ -288,7 +285,6 @@ class SimatDatabase(SimatData):
     subjects / objects: entity phrases ("red cube"; any of size, color, material, shape words); the triplets
     are subjects x relations x objects, images spread evenly over them in a random order. test_share of the
     source images (chosen at random, deterministically) make the test split.
-    Introduced in notebook 02_simat_delta_retrieval.
     """
 
     def __init__(
