@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 TRAINING = Path(__file__).parent / "scripts" / "interruptible_training.py"
-STEPS = 60
+STEPS = 200
 ENVIRONMENT = {**os.environ, "TUTORLIB_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
 
 
