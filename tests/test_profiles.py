@@ -63,5 +63,15 @@ def test_dry_from_takes_data_fields_from_smoke():
         n_train: int
 
     assert dry_from(Config(512, 5000, 10000), Config(8, 20, 64), "n_train") == Config(512, 5000, 64)
-    with pytest.raises(ValueError, match=r"Config has no field\(s\) \['n_test'\]"):
+    with pytest.raises(ValueError, match=r"Config has no field 'n_test'"):
         dry_from(Config(1, 1, 1), Config(1, 1, 1), "n_test")
+
+    @dataclass
+    class Outer:
+        inner: Config
+        n_test: int
+
+    full, smoke = Outer(Config(512, 5000, 10000), 2000), Outer(Config(8, 20, 64), 16)
+    assert dry_from(full, smoke, "inner.n_train", "n_test") == Outer(Config(512, 5000, 64), 16)
+    with pytest.raises(ValueError, match=r"Config has no field 'pool' \(in 'pool'\)"):
+        dry_from(full, smoke, "inner.pool")

@@ -64,10 +64,15 @@ def by_profile(profile: str, *, smoke: T, standard: T, full: T, dry: T | None = 
 def dry_from(full: T, smoke: Any, *data_fields: str) -> T:
     """The ``dry`` config: ``full`` (a dataclass) with the named data-amount fields taken from ``smoke``.
 
-    Step counts stay ``full``'s (``train_loop`` stops after ``DRY_STEPS``), so a ``dry`` run records what ``full``
-    would cost.
+    A dotted name reaches into a nested config: ``dry_from(full, smoke, "n_pairs", "gan.pool")``. Step counts stay
+    ``full``'s (``train_loop`` stops after ``DRY_STEPS``), so a ``dry`` run records what ``full`` would cost.
     """
-    unknown = [name for name in data_fields if name not in {f.name for f in dataclasses.fields(full)}]
-    if unknown:
-        raise ValueError(f"{type(full).__name__} has no field(s) {unknown}")
-    return dataclasses.replace(full, **{name: getattr(smoke, name) for name in data_fields})
+    nested: dict[str, list[str]] = {}
+    for name in data_fields:
+        head, _, rest = name.partition(".")
+        if head not in {f.name for f in dataclasses.fields(full)}:
+            raise ValueError(f"{type(full).__name__} has no field {head!r} (in {name!r})")
+        nested.setdefault(head, []).append(rest)
+    changes = {head: getattr(smoke, head) if "" in rests else dry_from(getattr(full, head), getattr(smoke, head), *rests)
+               for head, rests in nested.items()}
+    return dataclasses.replace(full, **changes)

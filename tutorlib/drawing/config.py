@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tutorlib.profiles import by_profile
+from tutorlib.profiles import by_profile, dry_from
 
 from .gan import GanConfig
 from .segmenter import SegmenterConfig
@@ -36,24 +36,24 @@ class DrawingConfig:
 
     @classmethod
     def for_profile(cls, profile: str, seed: int = 0) -> "DrawingConfig":
-        """Smoke: tiny GAN trained for a few steps; standard: the shipped GAN on a CPU; full: trains at 64 px on a GPU."""
+        """Smoke: tiny GAN trained for a few steps; standard: the shipped GAN on a CPU; full: trains at 64 px on a GPU;
+        dry: full's models with smoke's data."""
         # on a CPU, 300 steps (about 10 passes over the pairs; the margin loss has flattened by then) fit the budget;
         # the speech model trains once, with edited negatives, for 200 steps
         words = WordConfig.for_profile(profile, seed)
         words = replace(words, steps=by_profile(profile, smoke=words.steps, standard=300, full=words.steps))
         speech = WordConfig.for_profile(profile, seed, caption="speech")
         speech = replace(speech, steps=by_profile(profile, smoke=speech.steps, standard=200, full=speech.steps))
-        return by_profile(
-            profile,
-            smoke=cls(replace(GanConfig(), image_size=32, widths=(64, 32, 16, 8), d_width=8, steps=30, batch=16,
-                              pool=256), replace(SegmenterConfig(), image_size=32, width=8, steps=20, pool=256),
-                      words, speech, use_shipped_gan=False, dissect_samples=32, curve_units=(1, 4), curve_samples=32,
-                      word_image_size=32,
-                      word_train=128, word_test=32, segmenter_eval=32, quality_samples=32, seed=seed),
-            standard=cls(GanConfig(), SegmenterConfig(), words, speech, seed=seed),
-            full=cls(replace(GanConfig(), widths=(512, 256, 128, 64), d_width=64, steps=8000, batch=128, pool=40000),
-                     replace(SegmenterConfig(), width=32, steps=3000, pool=20000), words, speech, use_shipped_gan=False,
-                     word_image_size=64, curve_units=(1, 2, 4, 8, 16, 32, 64, 128), dissect_samples=2000,
-                     curve_samples=500, word_train=8000, word_test=500, segmenter_eval=1000, quality_samples=1000,
-                     seed=seed),
-        )
+        smoke = cls(replace(GanConfig(), image_size=32, widths=(64, 32, 16, 8), d_width=8, steps=30, batch=16, pool=256),
+                    replace(SegmenterConfig(), image_size=32, width=8, steps=20, pool=256), words, speech,
+                    use_shipped_gan=False, dissect_samples=32, curve_units=(1, 4), curve_samples=32, word_image_size=32,
+                    word_train=128, word_test=32, segmenter_eval=32, quality_samples=32, seed=seed)
+        full = cls(replace(GanConfig(), widths=(512, 256, 128, 64), d_width=64, steps=8000, batch=128, pool=40000),
+                   replace(SegmenterConfig(), width=32, steps=3000, pool=20000), words, speech, use_shipped_gan=False,
+                   word_image_size=64, curve_units=(1, 2, 4, 8, 16, 32, 64, 128), dissect_samples=2000,
+                   curve_samples=500, word_train=8000, word_test=500, segmenter_eval=1000, quality_samples=1000,
+                   seed=seed)
+        dry = dry_from(full, smoke, "gan.pool", "segmenter.pool", "dissect_samples", "curve_units", "curve_samples",
+                       "word_train", "word_test", "segmenter_eval", "quality_samples")
+        return by_profile(profile, smoke=smoke, standard=cls(GanConfig(), SegmenterConfig(), words, speech, seed=seed),
+                          full=full, dry=dry)

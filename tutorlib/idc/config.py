@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from tutorlib.profiles import by_profile
+from tutorlib.profiles import by_profile, dry_from
 
 from .features import GridCnnConfig
 
@@ -67,17 +67,16 @@ class IdcConfig:
 
     @classmethod
     def for_profile(cls, profile: str, seed: int = 0) -> "IdcConfig":
-        """Smoke: tiny and fast; standard: the claim on a CPU; full: more data, a wider model, longer, on a GPU.
+        """Smoke: tiny and fast; standard: the claim on a CPU; full: more data, a wider model, longer, on a GPU;
+        dry: full's models with smoke's data.
 
         Introduced in notebook 05_idc_difference_captioning.
         """
-        return by_profile(
-            profile,
-            smoke=cls(GridCnnConfig(image_size=32, grid=2, width=8, steps=10, batch_size=16), n_pairs=150,
-                      image_size=32, d_model=32, heads=2, cross_layers=1, pretrain_steps=6, finetune_steps=6,
-                      reduced_finetune_steps=6, batch_size=16, warmup=2, seed=seed),
-            standard=cls(GridCnnConfig(), seed=seed),
-            full=cls(GridCnnConfig(steps=3000, batch_size=128), n_pairs=10000, d_model=256, heads=8, cross_layers=3,
-                     pretrain_steps=8000, finetune_steps=6000, reduced_finetune_steps=2000, batch_size=128, lr=5e-4,
-                     warmup=500, n_negatives=6, seed=seed),
-        )
+        smoke = cls(GridCnnConfig(image_size=32, grid=2, width=8, steps=10, batch_size=16), n_pairs=150,
+                    image_size=32, d_model=32, heads=2, cross_layers=1, pretrain_steps=6, finetune_steps=6,
+                    reduced_finetune_steps=6, batch_size=16, warmup=2, seed=seed)
+        full = cls(GridCnnConfig(steps=3000, batch_size=128), n_pairs=10000, d_model=256, heads=8, cross_layers=3,
+                   pretrain_steps=8000, finetune_steps=6000, reduced_finetune_steps=2000, batch_size=128, lr=5e-4,
+                   warmup=500, n_negatives=6, seed=seed)
+        return by_profile(profile, smoke=smoke, standard=cls(GridCnnConfig(), seed=seed), full=full,
+                          dry=dry_from(full, smoke, "n_pairs"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tutorlib.clip import ClipConfig
-from tutorlib.profiles import by_profile
+from tutorlib.profiles import by_profile, dry_from
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,11 @@ class SimatConfig:
 
     @classmethod
     def for_profile(cls, profile: str, seed: int = 0) -> "SimatConfig":
-        """Smoke: tiny and fast; standard: the claim on a CPU; full: a larger CLIP on a GPU."""
-        return by_profile(
-            profile,
-            smoke=cls(ClipConfig.for_profile("smoke", seed), images_per_caption=1, head_pairs=512, head_steps=20,
-                      lambdas=(0.0, 1.0), seed=seed),
-            standard=cls(ClipConfig.for_profile("standard", seed), seed=seed),
-            full=cls(ClipConfig.for_profile("full", seed), images_per_caption=8, head_pairs=32768, head_steps=2000,
-                     seed=seed),
-        )
+        """Smoke: tiny and fast; standard: the claim on a CPU; full: a larger CLIP on a GPU;
+        dry: full's models with smoke's data."""
+        smoke = cls(ClipConfig.for_profile("smoke", seed), images_per_caption=1, head_pairs=512, head_steps=20,
+                    lambdas=(0.0, 1.0), seed=seed)
+        full = cls(ClipConfig.for_profile("full", seed), images_per_caption=8, head_pairs=32768, head_steps=2000,
+                   seed=seed)
+        return by_profile(profile, smoke=smoke, standard=cls(ClipConfig.for_profile("standard", seed), seed=seed),
+                          full=full, dry=dry_from(full, smoke, "images_per_caption", "head_pairs", "lambdas"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tutorlib.profiles import by_profile
+from tutorlib.profiles import by_profile, dry_from
 
 
 @dataclass(frozen=True)
@@ -41,18 +41,17 @@ class SscrConfig:
 
     @classmethod
     def for_profile(cls, profile: str, seed: int = 0) -> "SscrConfig":
-        """Smoke: every stage for a few steps; standard: the claim on a CPU at 32 px; full: 64 px on a GPU."""
-        return by_profile(
-            profile,
-            smoke=cls(n_train=40, n_test=16, shares=(1.0, 0.5), text_dim=32, history_dim=32, word_dim=16, cond_dim=16,
-                      noise_dim=8, channels=8, batch=4, baseline_steps=4, explainer_steps=4, sscr_steps=3,
-                      detector_steps=10, seed=seed),
-            standard=cls(seed=seed),
-            # full: 3 seeds x 2 shares in about 10 minutes on one GPU (an estimate: not measured here).
-            full=cls(image_size=64, n_train=6000, n_test=1000, channels=32, batch=32, text_dim=256, history_dim=256,
-                     cond_dim=128, noise_dim=64, baseline_steps=1000, explainer_steps=1000, sscr_steps=400,
-                     detector_steps=1000, seed=seed),
-        )
+        """Smoke: every stage for a few steps; standard: the claim on a CPU at 32 px; full: 64 px on a GPU; dry: full's
+        models with smoke's dialogues."""
+        smoke = cls(n_train=40, n_test=16, shares=(1.0, 0.5), text_dim=32, history_dim=32, word_dim=16, cond_dim=16,
+                    noise_dim=8, channels=8, batch=4, baseline_steps=4, explainer_steps=4, sscr_steps=3,
+                    detector_steps=10, seed=seed)
+        # full: 3 seeds x 2 shares in about 10 minutes on one GPU (an estimate: not measured here).
+        full = cls(image_size=64, n_train=6000, n_test=1000, channels=32, batch=32, text_dim=256, history_dim=256,
+                   cond_dim=128, noise_dim=64, baseline_steps=1000, explainer_steps=1000, sscr_steps=400,
+                   detector_steps=1000, seed=seed)
+        return by_profile(profile, smoke=smoke, standard=cls(seed=seed), full=full,
+                          dry=dry_from(full, smoke, "n_train", "n_test", "shares"))
 
     def with_seed(self, seed: int) -> "SscrConfig":
         """The same settings for another seed."""
