@@ -1,7 +1,12 @@
 """Edit instructions: the grammar's edits are valid and minimal, the validator names what is wrong, and the
 language-model path parses, round-trips and rejects malformed output with reasons."""
 import dataclasses
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +77,21 @@ def test_grammar_is_deterministic_and_rejects_unknown_category():
     with pytest.raises(ValueError, match="unknown category 'colour'.*'object'"):
         grammar_edit(SCENES[0], BOXES[0], "colour", 0)
     assert isinstance(grammar_edit(Scene(), {}, "object", 0), Rejection)
+
+
+def test_grammar_edits_do_not_depend_on_the_hash_seed():
+    program = ("import json; from tutorlib.vismin.instructions import grammar_edit, visible_boxes; "
+               "from tutorlib.world.render import render; from tutorlib.world.sampling import sample_scene; "
+               "scenes = [sample_scene(s, n_objects=(3, 7)) for s in range(40)]; rendering = render(scenes, 64); "
+               "print(json.dumps([grammar_edit(s, visible_boxes(rendering, b), c, seed=b).__dict__ "
+               "for b, s in enumerate(scenes) for c in ('object', 'attribute', 'counting', 'relation')]))")
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
+        outputs.append(json.loads(done.stdout))
+    assert len(outputs[0]) == 160 and outputs[0] == outputs[1]
 
 
 def test_validator_names_each_problem():

@@ -136,7 +136,8 @@ def _counting_edit(rng, scene: Scene, boxes: dict[int, Box]) -> Edit | Rejection
     visible = list(boxes)
     kinds = []
     for fields in field_sets({"shape"}):
-        for kind in {tuple(look_filter(scene.objects[i], fields).items()) for i in visible}:
+        # sorted, not a set's order: that follows the string hashes, which change with PYTHONHASHSEED
+        for kind in sorted({tuple(look_filter(scene.objects[i], fields).items()) for i in visible}):
             members = [i for i in visible if scene.objects[i].matches(**dict(kind))]
             if len(members) >= 2 and len(members) == Oracle(scene).count(**dict(kind)):
                 kinds.append((dict(kind), members))
