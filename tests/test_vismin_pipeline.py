@@ -10,9 +10,10 @@ import tutorlib.vismin.pipeline as pipeline
 from tutorlib.clip import WORLD_MEAN, WORLD_STD, Clip, ClipConfig, WorldTokenizer, build_clip
 from tutorlib.vismin.grounding import GroundingConfig, PhraseGrounder
 from tutorlib.vismin.inpainting import InpaintConfig, Inpainter
-from tutorlib.vismin.instructions import LayoutEdit
+from tutorlib.vismin.instructions import EditInstruction, LayoutEdit
 from tutorlib.cache import CacheError
-from tutorlib.vismin.pipeline import PipelineConfig, chunk_folder, grow, load_chunk, realise, run_pipeline, weights_hash
+from tutorlib.vismin.pipeline import (PipelineConfig, chunk_folder, grow, load_chunk, process_sources, realise,
+                                      run_pipeline, weights_hash)
 from tutorlib.vismin.vqa import VqaConfig, VqaModel
 
 CONFIG = PipelineConfig(sources=8, chunk=4, sample_steps=2)
@@ -42,6 +43,26 @@ def test_relation_edits_erase_then_paint_both_boxes(models):
     out = realise(inpainter, images, [edit], [None], seed=0, steps=2)
     changed = (out[0] != images[0]).any(0)
     assert changed[5:13, 5:13].any() and changed[40:48, 40:48].any() and not changed[25:35, 25:35].any()
+
+
+def test_phrase_edits_ground_the_selected_phrase_and_paint_the_edited_region_phrase(models, monkeypatch):
+    grounder, inpainter, vqa = models
+    grounded, painted = [], []
+    monkeypatch.setattr(pipeline, "ground", lambda model, images, phrases: grounded.extend(phrases) or
+                        (None, [None] * len(phrases), None))
+    records = process_sources(CONFIG, range(2), ["object", "attribute"], grounder, inpainter, vqa)["records"]
+    edits = [r["edit"] for r in records if "edit" in r]
+    assert edits and grounded == [e["SelectedPhrase"] for e in edits]
+    assert all(e["EditedRegionPhrase"] == e["EditedPhrase"] != e["SelectedPhrase"] for e in edits)
+
+    def inpaint(model, images, regions, phrases, seed, steps):
+        painted.extend(phrases)
+        return images
+
+    monkeypatch.setattr(pipeline, "inpaint", inpaint)
+    edit = EditInstruction("attribute", "a red cube", "red cube", "blue cube", "blue rubber cube", "a blue cube")
+    realise(inpainter, torch.zeros(1, 3, 64, 64, dtype=torch.uint8), [edit], [(5, 5, 8, 8)], seed=0, steps=2)
+    assert painted == ["blue rubber cube"]
 
 
 def test_pipeline_accounts_for_every_source_and_resumes(models, isolated_dirs, monkeypatch):

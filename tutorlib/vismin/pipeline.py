@@ -73,15 +73,16 @@ def _square_at(box: Box, like: Box, size: int) -> Box:
 
 def realise(inpainter: Inpainter, images: torch.Tensor, edits: Sequence[Edit], regions: Sequence[Box | None],
             seed: int, steps: int) -> torch.Tensor:
-    """The edited images: object/attribute edits repaint the grounded region with the edited phrase; counting
-    erases the removed box; relation erases both boxes, then paints each phrase at the other's box.
+    """The edited images: object/attribute edits repaint the grounded region (the object SelectedPhrase names)
+    with EditedRegionPhrase (a size change grows the region first); counting erases the removed box; relation
+    erases both boxes, then paints each phrase at the other's box.
     Introduced in notebook 04_vismin_minimal_change."""
     size = images.shape[-1]
     passes: list[list[tuple[int, Box, str]]] = [[], []]  # (row, region, phrase) of the first and second pass
     for row, (edit, region) in enumerate(zip(edits, regions)):
         if isinstance(edit, EditInstruction):
             changed = phrase_filter(edit.selected_phrase).get("size") != phrase_filter(edit.edited_phrase).get("size")
-            passes[0].append((row, grow(region, SIZE_GROWTH, size) if changed else region, edit.edited_phrase))
+            passes[0].append((row, grow(region, SIZE_GROWTH, size) if changed else region, edit.edited_region_phrase))
         elif edit.category == "counting":
             kept = [box for _, box in edit.layout1]
             passes[0] += [(row, box, "") for _, box in edit.layout0 if box not in kept]
@@ -123,12 +124,13 @@ def process_sources(config: PipelineConfig, indices: Sequence[int], categories: 
             edits.append(edit)
             rows.append(b)
         records.append(record)
-    # Grounding: the region of each object/attribute edit (layout edits carry their boxes).
+    # Grounding: the region of each object/attribute edit is the object its SelectedPhrase names in the source
+    # image (layout edits carry their boxes).
     phrase_rows = [k for k, e in enumerate(edits) if isinstance(e, EditInstruction)]
     regions: list[Box | None] = [None] * len(edits)
     if phrase_rows:
         _, found, _ = ground(grounder, rendering.images[[rows[k] for k in phrase_rows]],
-                             [edits[k].edited_region_phrase for k in phrase_rows])
+                             [edits[k].selected_phrase for k in phrase_rows])
         for k, box in zip(phrase_rows, found):
             regions[k] = box
     survivors = []
