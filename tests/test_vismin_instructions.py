@@ -99,7 +99,8 @@ def test_validator_names_each_problem():
     good = EditInstruction("attribute", "a red cube", "red cube", "blue cube", "blue cube", "a blue cube")
     assert validate(good, scene) == []
     cases = {
-        "names no object in the image": dataclasses.replace(good, input_caption="a green cube", selected_phrase="green cube"),
+        "names no object in the image": dataclasses.replace(good, input_caption="a green cube",
+                                                            selected_phrase="green cube"),
         "SelectedPhrase is empty": dataclasses.replace(good, selected_phrase=""),
         "unknown words \\['dog'\\]": dataclasses.replace(good, edited_caption="a blue dog", edited_phrase="blue dog"),
         "changes one of color, material, size; this one changes \\['color', 'shape'\\]":
@@ -131,7 +132,8 @@ def test_edited_region_phrase_is_what_is_painted():
             f"(attributes {wrong})"]
     edit = grammar_edit(scene, {0: (10, 10, 8, 8)}, "object", seed=0)
     assert edit.selected_phrase == "cube" and edit.input_caption == "a cube"
-    assert edit.edited_region_phrase == edit.edited_phrase != "cube" and edit.edited_caption == f"a {edit.edited_phrase}"
+    assert edit.edited_region_phrase == edit.edited_phrase != "cube"
+    assert edit.edited_caption == f"a {edit.edited_phrase}"
     for category in ("object", "attribute"):
         for _, edit in edits(category):
             assert edit.to_json()["EditedRegionPhrase"] == edit.edited_phrase != edit.selected_phrase

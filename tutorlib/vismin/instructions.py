@@ -2,9 +2,10 @@
 
 Object and attribute edits are phrase edits of a caption (VisMin's InputCaption, SelectedPhrase, EditedPhrase,
 EditedRegionPhrase, EditedCaption, Category): SelectedPhrase names the object to change (grounding finds it in
-the source image), EditedRegionPhrase is the text of the edited region (what the inpainter paints there). Counting and relation edits are layouts: phrases with boxes before
-and after (counting removes one box, relation swaps two). Any writer of edits (the grammar here, a language model
-in `language_model.py`) goes through `validate`, which says why an edit is rejected.
+the source image), EditedRegionPhrase is the text of the edited region (what the inpainter paints there).
+Counting and relation edits are layouts: phrases with boxes before and after (counting removes one box, relation
+swaps two). Any writer of edits (the grammar here, a language model in `language_model.py`) goes through
+`validate`, which says why an edit is rejected.
 Introduced in notebook 04_vismin_minimal_change.
 """
 from __future__ import annotations
