@@ -110,13 +110,12 @@ def test_a_planted_pickle_chunk_is_an_error_and_runs_no_code(models, isolated_di
     folder = chunk_folder(CONFIG, *models, {"test": 1})
     folder.mkdir(parents=True)
     marker = isolated_dirs / "code-ran"
-    for path in (folder / "chunk-000000.safetensors", folder / "chunk-000000.pt"):
-        torch.save({"records": PlantedPickle(marker)}, path)  # a torch pickle, as the old chunks were
-        with pytest.raises(CacheError, match=r"chunk-000000.safetensors is not a chunk this library wrote.*rm "):
-            run_pipeline(CONFIG, *models, {"test": 1})
-    assert not marker.exists()
-    with pytest.raises(CacheError, match="chunk-000000.pt"):
-        load_chunk(folder / "chunk-000000.pt")
+    torch.save({"records": PlantedPickle(marker)}, folder / "chunk-000000.safetensors")  # a torch pickle
+    with pytest.raises(CacheError, match=r"chunk-000000.safetensors is not a chunk this library wrote.*rm "):
+        run_pipeline(CONFIG, *models, {"test": 1})
+    pickle.dump(PlantedPickle(marker), (folder / "plain.pickle").open("wb"))
+    with pytest.raises(CacheError, match="plain.pickle is not a chunk"):
+        load_chunk(folder / "plain.pickle")
     assert not marker.exists()
 
 
