@@ -49,6 +49,25 @@ def test_training_data_and_steps(clip):
     assert len(history.to_dict()["loss"]) >= 1
 
 
+def test_interrupted_training_resumes_to_the_uninterrupted_weights(clip, tmp_path, monkeypatch):
+    config = InpaintConfig(channels=(16, 16), steps=4, batch=2, pool=8, sample_steps=3)
+
+    def trained(checkpoint=None):
+        torch.manual_seed(0)
+        model = Inpainter(config, clip)
+        train_inpainter(model, config, torch.device("cpu"), checkpoint=checkpoint)
+        return model.unet.state_dict()
+
+    checkpoint = tmp_path / "inpainter.pt"
+    monkeypatch.setenv("TUTORLIB_STEP_CAP", "2")  # the first run stops (and saves) after 2 of the 4 steps
+    trained(checkpoint)
+    assert torch.load(checkpoint, weights_only=True)["step"] == 2  # plain floats only: loadable without pickle
+    monkeypatch.delenv("TUTORLIB_STEP_CAP")
+    resumed, uninterrupted = trained(checkpoint), trained()
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+
+
 def test_inpaint_changes_the_region_only_and_is_seeded(clip):
     model = Inpainter(CONFIG, clip).eval()
     scenes, rendering = rendered_scenes(0, "inpaint-test", range(2), 64)

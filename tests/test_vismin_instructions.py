@@ -1,7 +1,12 @@
 """Edit instructions: the grammar's edits are valid and minimal, the validator names what is wrong, and the
 language-model path parses, round-trips and rejects malformed output with reasons."""
 import dataclasses
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,13 +79,28 @@ def test_grammar_is_deterministic_and_rejects_unknown_category():
     assert isinstance(grammar_edit(Scene(), {}, "object", 0), Rejection)
 
 
+def test_grammar_edits_do_not_depend_on_the_hash_seed():
+    program = ("import json; from tutorlib.vismin.instructions import grammar_edit, visible_boxes; "
+               "from tutorlib.world.render import render; from tutorlib.world.sampling import sample_scene; "
+               "scenes = [sample_scene(s, n_objects=(3, 7)) for s in range(40)]; rendering = render(scenes, 64); "
+               "print(json.dumps([grammar_edit(s, visible_boxes(rendering, b), c, seed=b).__dict__ "
+               "for b, s in enumerate(scenes) for c in ('object', 'attribute', 'counting', 'relation')]))")
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
+        outputs.append(json.loads(done.stdout))
+    assert len(outputs[0]) == 160 and outputs[0] == outputs[1]
+
+
 def test_validator_names_each_problem():
     scene = Scene((Obj("cube", "red", "large", "rubber", 0.0, 4.0),))
-    good = EditInstruction("attribute", "a red cube", "red cube", "blue cube", "red cube", "a blue cube")
+    good = EditInstruction("attribute", "a red cube", "red cube", "blue cube", "blue cube", "a blue cube")
     assert validate(good, scene) == []
     cases = {
-        "names no object in the image": dataclasses.replace(good, input_caption="a green cube", selected_phrase="green cube",
-                                                            edited_region_phrase="green cube"),
+        "names no object in the image": dataclasses.replace(good, input_caption="a green cube",
+                                                            selected_phrase="green cube"),
         "SelectedPhrase is empty": dataclasses.replace(good, selected_phrase=""),
         "unknown words \\['dog'\\]": dataclasses.replace(good, edited_caption="a blue dog", edited_phrase="blue dog"),
         "changes one of color, material, size; this one changes \\['color', 'shape'\\]":
@@ -98,6 +118,34 @@ def test_validator_names_each_problem():
                                (("red cube", (0, 0, 8, 8)), ("blue cube", (20, 0, 8, 8))),
                                (("red cube", (0, 0, 8, 8)), ("blue cube", (20, 0, 8, 8))))
     assert validate(swapped_wrong, size=64) == ["a relation edit swaps the boxes of exactly two phrases"]
+
+
+def test_edited_region_phrase_is_what_is_painted():
+    # VisMin: SelectedPhrase is the object grounded in the source, EditedRegionPhrase the edited region's text
+    scene = Scene((Obj("cube", "red", "large", "rubber", 0.0, 4.0),))
+    good = EditInstruction("attribute", "a red cube", "red cube", "blue cube", "blue cube", "a blue cube")
+    for region in ("blue cube", "large blue cube", "blue rubber cube"):
+        assert validate(dataclasses.replace(good, edited_region_phrase=region), scene) == [], region
+    for region, wrong in (("red cube", "['color']"), ("cube", "['color']"), ("blue sphere", "['shape']")):
+        assert validate(dataclasses.replace(good, edited_region_phrase=region), scene) == [
+            f"EditedRegionPhrase {region!r} (what is painted) does not describe the edited object 'blue cube' "
+            f"(attributes {wrong})"]
+    edit = grammar_edit(scene, {0: (10, 10, 8, 8)}, "object", seed=0)
+    assert edit.selected_phrase == "cube" and edit.input_caption == "a cube"
+    assert edit.edited_region_phrase == edit.edited_phrase != "cube"
+    assert edit.edited_caption == f"a {edit.edited_phrase}"
+    for category in ("object", "attribute"):
+        for _, edit in edits(category):
+            assert edit.to_json()["EditedRegionPhrase"] == edit.edited_phrase != edit.selected_phrase
+
+
+def test_parser_reads_vismin_style_region_phrases():
+    text = ("InputCaption: a red cube\nCategory: attribute\nSelectedPhrase: red cube\nEditedPhrase: blue cube\n"
+            "EditedRegionPhrase: A blue cube\nEditedCaption: a blue cube")
+    assert parse_edit(text) == EditInstruction("attribute", "a red cube", "red cube", "blue cube", "blue cube",
+                                               "a blue cube")
+    assert parse_edit(text.replace("A blue cube", "an blue cube")).edited_region_phrase == "blue cube"
+    assert parse_edit(text.replace("A blue cube", "blue cube")).edited_region_phrase == "blue cube"
 
 
 @pytest.mark.parametrize("category", CATEGORIES)

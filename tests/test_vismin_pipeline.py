@@ -1,5 +1,8 @@
 """The pipeline end to end with small untrained models: every source is accounted for, chunks resume after an
 interruption, and kept items are minimal-change pairs."""
+import copy
+import pickle
+
 import pytest
 import torch
 
@@ -7,8 +10,10 @@ import tutorlib.vismin.pipeline as pipeline
 from tutorlib.clip import WORLD_MEAN, WORLD_STD, Clip, ClipConfig, WorldTokenizer, build_clip
 from tutorlib.vismin.grounding import GroundingConfig, PhraseGrounder
 from tutorlib.vismin.inpainting import InpaintConfig, Inpainter
-from tutorlib.vismin.instructions import LayoutEdit
-from tutorlib.vismin.pipeline import PipelineConfig, grow, realise, run_pipeline
+from tutorlib.vismin.instructions import EditInstruction, LayoutEdit
+from tutorlib.cache import CacheError
+from tutorlib.vismin.pipeline import (PipelineConfig, chunk_folder, grow, load_chunk, process_sources, realise,
+                                      run_pipeline, weights_hash)
 from tutorlib.vismin.vqa import VqaConfig, VqaModel
 
 CONFIG = PipelineConfig(sources=8, chunk=4, sample_steps=2)
@@ -40,6 +45,26 @@ def test_relation_edits_erase_then_paint_both_boxes(models):
     assert changed[5:13, 5:13].any() and changed[40:48, 40:48].any() and not changed[25:35, 25:35].any()
 
 
+def test_phrase_edits_ground_the_selected_phrase_and_paint_the_edited_region_phrase(models, monkeypatch):
+    grounder, inpainter, vqa = models
+    grounded, painted = [], []
+    monkeypatch.setattr(pipeline, "ground", lambda model, images, phrases: grounded.extend(phrases) or
+                        (None, [None] * len(phrases), None))
+    records = process_sources(CONFIG, range(2), ["object", "attribute"], grounder, inpainter, vqa)["records"]
+    edits = [r["edit"] for r in records if "edit" in r]
+    assert edits and grounded == [e["SelectedPhrase"] for e in edits]
+    assert all(e["EditedRegionPhrase"] == e["EditedPhrase"] != e["SelectedPhrase"] for e in edits)
+
+    def inpaint(model, images, regions, phrases, seed, steps):
+        painted.extend(phrases)
+        return images
+
+    monkeypatch.setattr(pipeline, "inpaint", inpaint)
+    edit = EditInstruction("attribute", "a red cube", "red cube", "blue cube", "blue rubber cube", "a blue cube")
+    realise(inpainter, torch.zeros(1, 3, 64, 64, dtype=torch.uint8), [edit], [(5, 5, 8, 8)], seed=0, steps=2)
+    assert painted == ["blue rubber cube"]
+
+
 def test_pipeline_accounts_for_every_source_and_resumes(models, isolated_dirs, monkeypatch):
     grounder, inpainter, vqa = models
     real, calls = pipeline.process_sources, []
@@ -69,6 +94,55 @@ def test_pipeline_accounts_for_every_source_and_resumes(models, isolated_dirs, m
         assert item["image0"].shape == item["image1"].shape == (3, 64, 64) and item["caption0"] != item["caption1"]
     result.to_json(isolated_dirs / "records.json")
     assert (isolated_dirs / "records.json").stat().st_size > 0
+
+
+class PlantedPickle:
+    """Unpickling this object creates the file `path`: a stand-in for code a crafted cache file would run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_planted_pickle_chunk_is_an_error_and_runs_no_code(models, isolated_dirs):
+    folder = chunk_folder(CONFIG, *models, {"test": 1})
+    folder.mkdir(parents=True)
+    marker = isolated_dirs / "code-ran"
+    torch.save({"records": PlantedPickle(marker)}, folder / "chunk-000000.safetensors")  # a torch pickle
+    with pytest.raises(CacheError, match=r"chunk-000000.safetensors is not a chunk this library wrote.*rm "):
+        run_pipeline(CONFIG, *models, {"test": 1})
+    pickle.dump(PlantedPickle(marker), (folder / "plain.pickle").open("wb"))
+    with pytest.raises(CacheError, match="plain.pickle is not a chunk"):
+        load_chunk(folder / "plain.pickle")
+    assert not marker.exists()
+
+
+def fake_chunk(config, indices, *args):
+    """A processed chunk without running the models: every source rejected at the instruction stage."""
+    records = [{"index": i, "category": "object", "stage": "instruction", "reason": "test", "score": 0.5}
+               for i in indices]
+    return {"records": records, "sources": torch.zeros(len(indices), 3, 4, 4, dtype=torch.uint8),
+            "edited": torch.zeros(0, 3, 4, 4, dtype=torch.uint8), "edited_rows": []}
+
+
+def test_changed_weights_recompute_the_chunks(models, isolated_dirs, monkeypatch):
+    grounder, inpainter, vqa = models
+    calls = []
+    monkeypatch.setattr(pipeline, "process_sources", lambda config, indices, *args:
+                        calls.append(indices[0]) or fake_chunk(config, indices, *args))
+    first = run_pipeline(CONFIG, grounder, inpainter, vqa, {"test": 1})
+    assert [r["index"] for r in first.records] == list(range(8)) and first.records[0]["score"] == 0.5
+    assert torch.equal(first.records[0]["source_image"], torch.zeros(3, 4, 4, dtype=torch.uint8))
+    run_pipeline(CONFIG, grounder, inpainter, vqa, {"test": 1})
+    assert calls == [0, 4]  # same weights: both chunks loaded
+    changed = copy.deepcopy(vqa)
+    with torch.no_grad():
+        next(changed.parameters()).view(-1)[0] += 1e-3
+    assert weights_hash(changed) != weights_hash(vqa) and weights_hash(copy.deepcopy(vqa)) == weights_hash(vqa)
+    run_pipeline(CONFIG, grounder, inpainter, changed, {"test": 1})
+    assert calls == [0, 4, 0, 4]  # same configs, other weights: recomputed
 
 
 def test_explorer_shows_each_category_and_rejects_bad_input(models):

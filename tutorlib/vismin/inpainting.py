@@ -13,6 +13,7 @@ Introduced in notebook 04_vismin_minimal_change.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -178,8 +179,10 @@ def train_inpainter(model: Inpainter, config: InpaintConfig, device: torch.devic
     scheduler = noise_scheduler(config)
     optimizer = torch.optim.AdamW(model.unet.parameters(), lr=config.lr, weight_decay=1e-4)
     warmup = max(1, config.steps // 50)
+    # lr(s) = lr * min(1, (s + 1) / warmup) * (1 + cos(pi * min(1, s / steps))) / 2, a plain float (math.cos): a
+    # numpy scalar in the scheduler's state would make the checkpoint unreadable by torch.load(weights_only=True)
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(1.0, s / config.steps))))
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps))))
     data = InpaintData(config)
 
     def step_fn(batch, step):

@@ -1,9 +1,11 @@
 """Edit instructions in VisMin's shape, written by a grammar over a scene graph, and their validator.
 
 Object and attribute edits are phrase edits of a caption (VisMin's InputCaption, SelectedPhrase, EditedPhrase,
-EditedRegionPhrase, EditedCaption, Category). Counting and relation edits are layouts: phrases with boxes before
-and after (counting removes one box, relation swaps two). Any writer of edits (the grammar here, a language model
-in `language_model.py`) goes through `validate`, which says why an edit is rejected.
+EditedRegionPhrase, EditedCaption, Category): SelectedPhrase names the object to change (grounding finds it in
+the source image), EditedRegionPhrase is the text of the edited region (what the inpainter paints there).
+Counting and relation edits are layouts: phrases with boxes before and after (counting removes one box, relation
+swaps two). Any writer of edits (the grammar here, a language model in `language_model.py`) goes through
+`validate`, which says why an edit is rejected.
 Introduced in notebook 04_vismin_minimal_change.
 """
 from __future__ import annotations
@@ -32,8 +34,10 @@ VOCABULARY = world_vocabulary(["to the left of", "to the right of", "in front of
 
 @dataclass(frozen=True)
 class EditInstruction:
-    """An object or attribute edit: replace `selected_phrase` in the caption by `edited_phrase`; the image region
-    to repaint is the one `edited_region_phrase` names. Introduced in notebook 04_vismin_minimal_change."""
+    """An object or attribute edit: replace `selected_phrase` in the caption by `edited_phrase`. The region to
+    repaint is the object `selected_phrase` names in the source image (what grounding looks for), and
+    `edited_region_phrase` is what to paint there, the edited object (VisMin: SelectedPhrase "glass of ice water",
+    EditedRegionPhrase "A glass of milk"). Introduced in notebook 04_vismin_minimal_change."""
 
     category: str
     input_caption: str
@@ -122,12 +126,12 @@ def _phrase_edit(rng, scene: Scene, boxes: dict[int, Box], category: str) -> Edi
                 selected, edited = object_phrase(before), object_phrase(after)
                 others = [j for j in visible if j != i and unique_phrases(scene, j, {"shape"}, visible)]
                 if not others:
-                    return EditInstruction(category, f"a {selected}", selected, edited, selected, f"a {edited}")
+                    return EditInstruction(category, f"a {selected}", selected, edited, edited, f"a {edited}")
                 j = _pick(rng, others)
                 relation = scene.true_relation(i, j, lateral=bool(rng.integers(2)))
                 other = object_phrase(unique_phrases(scene, j, {"shape"}, visible)[0])
                 return EditInstruction(category, relation_caption(selected, relation, other), selected, edited,
-                                       selected, relation_caption(edited, relation, other))
+                                       edited, relation_caption(edited, relation, other))
     return Rejection(f"no uniquely named object whose {attribute} can change to a free value")
 
 
@@ -136,7 +140,8 @@ def _counting_edit(rng, scene: Scene, boxes: dict[int, Box]) -> Edit | Rejection
     visible = list(boxes)
     kinds = []
     for fields in field_sets({"shape"}):
-        for kind in {tuple(look_filter(scene.objects[i], fields).items()) for i in visible}:
+        # sorted, not a set's order: that follows the string hashes, which change with PYTHONHASHSEED
+        for kind in sorted({tuple(look_filter(scene.objects[i], fields).items()) for i in visible}):
             members = [i for i in visible if scene.objects[i].matches(**dict(kind))]
             if len(members) >= 2 and len(members) == Oracle(scene).count(**dict(kind)):
                 kinds.append((dict(kind), members))
@@ -196,10 +201,22 @@ def _box_reasons(box: Sequence[int], size: int) -> list[str]:
     return []
 
 
+def _region_reasons(edit: EditInstruction, region: dict[str, str], after: dict[str, str],
+                    changed: Sequence[str]) -> list[str]:
+    """EditedRegionPhrase is what the inpainter paints in the region: it must describe the edited object, i.e.
+    name every attribute the edit gives a new value and agree with EditedPhrase on every attribute both name."""
+    wrong = [a for a in after if region.get(a, None if a in changed else after[a]) != after[a]]
+    if not wrong:
+        return []
+    return [f"EditedRegionPhrase {edit.edited_region_phrase!r} (what is painted) does not describe the edited "
+            f"object {edit.edited_phrase!r} (attributes {wrong})"]
+
+
 def _instruction_reasons(edit: EditInstruction, oracle: Oracle | None) -> list[str]:
     before, reasons = _phrase_reasons(edit.selected_phrase, "SelectedPhrase")
     after, more = _phrase_reasons(edit.edited_phrase, "EditedPhrase")
-    reasons += more + _phrase_reasons(edit.edited_region_phrase, "EditedRegionPhrase")[1]
+    region, region_reasons = _phrase_reasons(edit.edited_region_phrase, "EditedRegionPhrase")
+    reasons += more + region_reasons
     if f" {edit.selected_phrase} " not in f" {edit.input_caption} ":
         reasons.append(f"SelectedPhrase {edit.selected_phrase!r} is not in the InputCaption {edit.input_caption!r}")
     elif edit.input_caption.replace(edit.selected_phrase, edit.edited_phrase, 1) != edit.edited_caption:
@@ -212,6 +229,8 @@ def _instruction_reasons(edit: EditInstruction, oracle: Oracle | None) -> list[s
             minimal, needed = len(changed) == 1 and changed[0] in EDITABLE_ATTRIBUTES, "one of " + ", ".join(EDITABLE_ATTRIBUTES)
         if not minimal:
             reasons.append(f"a minimal {edit.category} edit changes {needed}; this one changes {changed or 'nothing'}")
+        if region is not None:
+            reasons += _region_reasons(edit, region, after, changed)
         if oracle is not None and not oracle.exists(**before):
             reasons.append(f"SelectedPhrase {edit.selected_phrase!r} names no object in the image")
     return reasons

@@ -16,8 +16,8 @@ from .instructions import Edit, EditInstruction, LayoutEdit, Rejection, VOCABULA
 PHRASE_KEYS = ("InputCaption", "Category", "SelectedPhrase", "EditedPhrase", "EditedRegionPhrase", "EditedCaption")
 LAYOUT_KEYS = ("InputCaption", "Category", "Layout0", "EditedCaption", "Layout1")
 INSTRUCTION = ("Write a minimal edit of the caption in the requested category. Object and attribute edits give the "
-               "selected phrase and its edit; counting and relation edits give layouts of phrases with boxes "
-               "[x, y, w, h].")
+               "selected phrase (the object to change), its edit, and the edited region phrase (the object painted "
+               "in its place); counting and relation edits give layouts of phrases with boxes [x, y, w, h].")
 # A generator maps a prompt to the generated continuation.
 Generator = Callable[[str], str]
 
@@ -58,9 +58,17 @@ def _layout(text: str) -> tuple[tuple[str, tuple[int, int, int, int]], ...]:
     return tuple(entries)
 
 
+def region_phrase(text: str) -> str:
+    """EditedRegionPhrase without a leading article: VisMin writes the region's text as "A glass of milk", the
+    world's phrases (what the inpainter was trained on) have none. Introduced in notebook 04_vismin_minimal_change."""
+    words = text.split()
+    return " ".join(words[1:] if words and words[0].lower() in ("a", "an") else words)
+
+
 def parse_edit(text: str) -> Edit | Rejection:
     """An edit from `Key: value` lines (the first block; later text ignored), or a Rejection naming what is
-    missing or malformed. Introduced in notebook 04_vismin_minimal_change."""
+    missing or malformed. SelectedPhrase is the object to change (grounded in the source image), EditedRegionPhrase
+    what is painted in its region (see `region_phrase`). Introduced in notebook 04_vismin_minimal_change."""
     fields: dict[str, str] = {}
     for line in text.strip().splitlines():
         if not line.strip():
@@ -81,7 +89,7 @@ def parse_edit(text: str) -> Edit | Rejection:
         return Rejection(f"missing {missing}", text)
     if keys is PHRASE_KEYS:
         return EditInstruction(category, fields["InputCaption"], fields["SelectedPhrase"], fields["EditedPhrase"],
-                               fields["EditedRegionPhrase"], fields["EditedCaption"])
+                               region_phrase(fields["EditedRegionPhrase"]), fields["EditedCaption"])
     try:
         return LayoutEdit(category, fields["InputCaption"], fields["EditedCaption"], _layout(fields["Layout0"]),
                           _layout(fields["Layout1"]))

@@ -1,12 +1,15 @@
 """VisMin's data-creation pipeline end to end: edit instructions -> grounding -> diffusion editing -> VQA filter.
 
-Sources are processed in chunks; each finished chunk is written to the cache at once, so an interrupted run
-resumes where it stopped and never redoes or loses finished work. Every item records the stage that rejected it
+Sources are processed in chunks; each finished chunk is written to the cache at once (atomically, as safetensors
+with JSON metadata, so loading a chunk never runs code), so an interrupted run resumes where it stopped and never
+redoes or loses finished work. Chunks are keyed by the configs and by a hash of every model's weights, so a run
+with changed weights recomputes instead of mixing old and new chunks. Every item records the stage that rejected it
 and why; the kept ones become minimal-change pairs (and VisMin's training JSON through formats.vismin).
 Introduced in notebook 04_vismin_minimal_change.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -14,8 +17,11 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import torch.nn as nn
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
-from tutorlib.cache import cache_path
+from tutorlib.cache import CacheError, cache_path, to_json_value
 from tutorlib.paths import atomic_write
 from tutorlib.progress import progress
 from tutorlib.world.views.minimal_change import CATEGORIES
@@ -67,15 +73,16 @@ def _square_at(box: Box, like: Box, size: int) -> Box:
 
 def realise(inpainter: Inpainter, images: torch.Tensor, edits: Sequence[Edit], regions: Sequence[Box | None],
             seed: int, steps: int) -> torch.Tensor:
-    """The edited images: object/attribute edits repaint the grounded region with the edited phrase; counting
-    erases the removed box; relation erases both boxes, then paints each phrase at the other's box.
+    """The edited images: object/attribute edits repaint the grounded region (the object SelectedPhrase names)
+    with EditedRegionPhrase (a size change grows the region first); counting erases the removed box; relation
+    erases both boxes, then paints each phrase at the other's box.
     Introduced in notebook 04_vismin_minimal_change."""
     size = images.shape[-1]
     passes: list[list[tuple[int, Box, str]]] = [[], []]  # (row, region, phrase) of the first and second pass
     for row, (edit, region) in enumerate(zip(edits, regions)):
         if isinstance(edit, EditInstruction):
             changed = phrase_filter(edit.selected_phrase).get("size") != phrase_filter(edit.edited_phrase).get("size")
-            passes[0].append((row, grow(region, SIZE_GROWTH, size) if changed else region, edit.edited_phrase))
+            passes[0].append((row, grow(region, SIZE_GROWTH, size) if changed else region, edit.edited_region_phrase))
         elif edit.category == "counting":
             kept = [box for _, box in edit.layout1]
             passes[0] += [(row, box, "") for _, box in edit.layout0 if box not in kept]
@@ -117,12 +124,13 @@ def process_sources(config: PipelineConfig, indices: Sequence[int], categories: 
             edits.append(edit)
             rows.append(b)
         records.append(record)
-    # Grounding: the region of each object/attribute edit (layout edits carry their boxes).
+    # Grounding: the region of each object/attribute edit is the object its SelectedPhrase names in the source
+    # image (layout edits carry their boxes).
     phrase_rows = [k for k, e in enumerate(edits) if isinstance(e, EditInstruction)]
     regions: list[Box | None] = [None] * len(edits)
     if phrase_rows:
         _, found, _ = ground(grounder, rendering.images[[rows[k] for k in phrase_rows]],
-                             [edits[k].edited_region_phrase for k in phrase_rows])
+                             [edits[k].selected_phrase for k in phrase_rows])
         for k, box in zip(phrase_rows, found):
             regions[k] = box
     survivors = []
@@ -154,22 +162,72 @@ def process_sources(config: PipelineConfig, indices: Sequence[int], categories: 
             "edited_rows": [rows[k] for k in survivors]}
 
 
+# A chunk's images are tensors of its safetensors file; the rest is JSON in the file's metadata.
+CHUNK_TENSORS = ("sources", "edited")
+CHUNK_JSON = ("records", "edited_rows")
+
+
+def weights_hash(model: nn.Module) -> str:
+    """12 hex characters of the sha256 over the model's state_dict: each entry's name, dtype, shape and bytes.
+
+    Introduced in notebook 04_vismin_minimal_change.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{list(tensor.shape)}\0".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def chunk_folder(config: PipelineConfig, grounder: PhraseGrounder, inpainter: Inpainter, vqa: VqaModel,
+                 model_key: dict) -> Path:
+    """The cache folder of the pipeline's chunks: keyed by the pipeline config, `model_key` (the models' configs)
+    and the hash of each model's weights. Introduced in notebook 04_vismin_minimal_change."""
+    weights = {"grounder": weights_hash(grounder), "inpainter": weights_hash(inpainter), "vqa": weights_hash(vqa)}
+    return cache_path("vismin-pipeline", {"pipeline": asdict(config), "models": model_key, "weights": weights})
+
+
+def save_chunk(chunk: dict, path: Path) -> None:
+    """Write a processed chunk atomically as one safetensors file (images as tensors, the rest as JSON metadata).
+
+    Introduced in notebook 04_vismin_minimal_change.
+    """
+    tensors = {name: chunk[name].contiguous() for name in CHUNK_TENSORS}
+    metadata = {name: json.dumps(to_json_value(chunk[name], name)) for name in CHUNK_JSON}
+    with atomic_write(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
+
+
+def load_chunk(path: Path) -> dict:
+    """A chunk written by `save_chunk`; anything else (a pickle, a damaged file) is a CacheError naming the file.
+
+    Introduced in notebook 04_vismin_minimal_change.
+    """
+    try:
+        with safe_open(str(path), "pt") as handle:
+            metadata = handle.metadata() or {}
+            chunk = {name: handle.get_tensor(name) for name in CHUNK_TENSORS}
+            return {**chunk, **{name: json.loads(metadata[name]) for name in CHUNK_JSON}}
+    except (SafetensorError, OSError, KeyError, ValueError) as error:
+        raise CacheError(f"pipeline chunk {path} is not a chunk this library wrote ({type(error).__name__}: "
+                         f"{str(error)[:200]}); delete it to recompute the chunk: rm '{path}'") from None
+
+
 def run_pipeline(config: PipelineConfig, grounder: PhraseGrounder, inpainter: Inpainter, vqa: VqaModel,
                  model_key: dict) -> "PipelineResult":
-    """Run (or resume) the pipeline; chunks are cached under a hash of the config and of `model_key` (the
-    configs of the three models). Introduced in notebook 04_vismin_minimal_change."""
-    folder = cache_path("vismin-pipeline", {"pipeline": asdict(config), "models": model_key})
+    """Run (or resume) the pipeline; chunks are cached in `chunk_folder` (keyed by the configs and the models'
+    weights). Introduced in notebook 04_vismin_minimal_change."""
+    folder = chunk_folder(config, grounder, inpainter, vqa, model_key)
     folder.mkdir(parents=True, exist_ok=True)
     chunks = []
     for start in progress(range(0, config.sources, config.chunk), desc="pipeline"):
-        path = folder / f"chunk-{start:06d}.pt"
+        path = folder / f"chunk-{start:06d}.safetensors"
         if not path.exists():
             indices = range(start, min(start + config.chunk, config.sources))
             categories = [config.categories[i % len(config.categories)] for i in indices]
-            result = process_sources(config, indices, categories, grounder, inpainter, vqa)
-            with atomic_write(path) as temporary:
-                torch.save(result, temporary)
-        chunks.append(torch.load(path, weights_only=False))
+            save_chunk(process_sources(config, indices, categories, grounder, inpainter, vqa), path)
+        chunks.append(load_chunk(path))
     return PipelineResult(chunks)
 
 
