@@ -127,17 +127,76 @@ def test_relation_agreement_and_rsim_by_hand():
     labels = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
     where = torch.tensor([[[10.0, 10.0], [20.0, 30.0], [30.0, 20.0], [0.0, 0.0]]])
     # The drawing swaps the rows of entities 1 and 2: of the 6 ordered pairs x 2 axes = 12 entries, the two
-    # y entries of the pair (1, 2) disagree.
+    # y entries of the pair (1, 2) disagree. GeNeVA adds the 3 x 2 diagonal entries (each object against the
+    # centre, 64 of 128): all objects are left of and above it in both images, so 16 of 18 agree.
     drawn = where.clone()
     drawn[0, 1, 1], drawn[0, 2, 1] = 20.0, 30.0
-    assert relation_agreement(labels, drawn, labels, where).tolist() == pytest.approx([10 / 12])
-    # Only entities 0 and 1 detected: recall 2/3, their relations agree.
+    assert relation_agreement(labels, drawn, labels, where).tolist() == pytest.approx([16 / 18])
+    assert relation_agreement(labels, drawn, labels, where, mode="pairs").tolist() == pytest.approx([10 / 12])
+    # Only entities 0 and 1 detected: recall 2/3, their relations agree (and their sides of the centre).
     found = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
-    assert relation_agreement(found, drawn, labels, where).tolist() == [1.0]
+    for mode in ("geneva", "pairs"):
+        assert relation_agreement(found, drawn, labels, where, mode=mode).tolist() == [1.0]
     s = score(found, drawn, labels, where)
     assert s["recall"] == pytest.approx(100 * 2 / 3) and s["rsim"] == pytest.approx(100 * 2 / 3)
     assert s["precision"] == pytest.approx(100.0) and s["f1"] == pytest.approx(80.0)
-    assert score(labels, drawn, labels, where)["rsim"] == pytest.approx(100 * 10 / 12)
+    assert score(labels, drawn, labels, where)["rsim"] == pytest.approx(100 * 16 / 18)
+    assert score(labels, drawn, labels, where, mode="pairs")["rsim"] == pytest.approx(100 * 10 / 12)
+    with pytest.raises(ValueError, match="mode must be"):
+        relation_agreement(labels, drawn, labels, where, mode="graph")
+
+
+def test_relation_agreement_counts_the_side_of_the_centre():
+    one = torch.tensor([[1.0, 0.0]])
+    reference = torch.tensor([[[20.0, 20.0], [0.0, 0.0]]])
+    # one shared object, drawn on the other side of the centre (64, 64) on both axes: GeNeVA 0 of 2, pairs 1
+    opposite = torch.tensor([[[100.0, 100.0], [0.0, 0.0]]])
+    assert relation_agreement(one, opposite, one, reference).tolist() == [0.0]
+    assert relation_agreement(one, opposite, one, reference, mode="pairs").tolist() == [1.0]
+    assert score(one, opposite, one, reference)["rsim"] == 0.0
+    assert score(one, opposite, one, reference, mode="pairs")["rsim"] == 100.0
+    # on the other side in x only: 1 of 2 entries agree
+    assert relation_agreement(one, torch.tensor([[[100.0, 20.0], [0.0, 0.0]]]), one, reference).tolist() == [0.5]
+    # two objects in the same order, one moved across the centre: 7 of 8 entries agree; pairs-only sees nothing
+    both = torch.tensor([[1.0, 1.0]])
+    reference = torch.tensor([[[10.0, 10.0], [100.0, 100.0]]])
+    moved = torch.tensor([[[70.0, 10.0], [100.0, 100.0]]])
+    assert relation_agreement(both, moved, both, reference).tolist() == [7 / 8]
+    assert relation_agreement(both, moved, both, reference, mode="pairs").tolist() == [1.0]
+    # no shared object: GeNeVA returns rsim 0 (agreement 0 here); pairs-only agreement 1, rsim 0 (recall 0)
+    other = torch.tensor([[0.0, 1.0]])
+    assert relation_agreement(other, moved, one, reference).tolist() == [0.0]
+    assert relation_agreement(other, moved, one, reference, mode="pairs").tolist() == [1.0]
+    assert score(other, moved, one, reference)["rsim"] == score(other, moved, one, reference, mode="pairs")["rsim"] == 0
+
+
+def _geneva_construct_graph(coords):
+    """GeNeVA's construct_graph (geneva/metrics/inception_localizer.py) for 2-d coordinates, loop for loop."""
+    n = len(coords)
+    graph = np.zeros((2, n, n))
+    for i in range(n):
+        ref_x, ref_y = coords[i]
+        for j in range(n):
+            query_x, query_y = (0.5, 0.5) if i == j else coords[j]
+            graph[0, i, j] = 1 if ref_x > query_x else -1 if ref_x < query_x else 0
+            graph[1, i, j] = 1 if ref_y > query_y else -1 if ref_y < query_y else 0
+    return graph
+
+
+def test_relation_agreement_matches_genevas_loop_on_random_scenes():
+    rng = np.random.default_rng(0)
+    detected, labels = (torch.tensor(rng.random((40, 24)) < 0.3, dtype=torch.float) for _ in range(2))
+    # positions on a coarse grid, so that ties (equal coordinates, objects on the centre line) occur
+    drawn, where = (torch.tensor(rng.integers(0, 5, (40, 24, 2)) * 32.0) for _ in range(2))
+    ours = relation_agreement(detected, drawn, labels, where)
+    for k in range(40):
+        shared = ((detected[k] * labels[k]) > 0).numpy()
+        if not shared.any():
+            assert ours[k] == 0.0
+            continue
+        a = _geneva_construct_graph(drawn[k].numpy()[shared] / 128)
+        b = _geneva_construct_graph(where[k].numpy()[shared] / 128)
+        assert float(ours[k]) == pytest.approx((a == b).mean())
 
 
 # ---------------------------------------------------------------------------------------------------------
