@@ -19,7 +19,8 @@ from tutorlib.sscr.explainer import Explainer  # noqa: E402
 from tutorlib.sscr.explore import draw_instructions, show_sequences  # noqa: E402
 from tutorlib.sscr.metrics import per_sample_prf, relation_agreement, score  # noqa: E402
 from tutorlib.sscr.text import encode, instruction_vocabulary  # noqa: E402
-from tutorlib.sscr.train import GanParts, batch_indices, draw_dialogues, gan_step, train_editor  # noqa: E402
+from tutorlib.sscr.train import (GanParts, batch_indices, counterfactual_ids, draw_dialogues, gan_step,  # noqa: E402
+                                 train_editor)
 from tutorlib.world.views import EditingDialogues  # noqa: E402
 
 TINY = SscrConfig.for_profile("smoke")
@@ -324,6 +325,55 @@ def test_gan_step_trains_the_editor_and_leaves_the_explainer_frozen(data, vocab)
     assert {"D", "G adversarial", "G aux", "KL", "R1", "explainer (counterfactual)"} <= set(history.values)
     assert any(not torch.equal(a, b) for a, b in zip(before, parts.editor.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(frozen, explainer.parameters()))
+
+
+def test_wrong_pairs_are_another_dialogues_state_at_the_same_turn(data, vocab, monkeypatch):
+    torch.manual_seed(0)
+    parts = GanParts.create(TINY, len(vocab), "cpu")
+    judged, judge = [], parts.discriminator.judge
+    monkeypatch.setattr(parts.discriminator, "judge", lambda phi, h: judged.append(h.detach().clone()) or judge(phi, h))
+    gan_step(parts, data.batch(torch.arange(3), "cpu"), TINY, r1_every=0)
+    real, wrong = judged[0].view(3, data.turns, -1), judged[1].view(3, data.turns, -1)
+    # as GeNeVA, which rolls the batch at each turn: dialogue i at turn k is judged under dialogue i - 1's state
+    # at turn k (not under its own previous turn's)
+    assert not torch.equal(real[0], real[1])
+    for i in range(3):
+        for k in range(data.turns):
+            assert torch.equal(wrong[i, k], real[(i - 1) % 3, k]), (i, k)
+
+
+def _editor_gradient(loss: torch.Tensor, editor: Editor) -> dict[str, float]:
+    """Gradient norms of `loss` on the editor's text encoder and on the rest of it (0 where it does not reach)."""
+    parts = {"text": list(editor.text.parameters()),
+             "drawing": [p for name, p in editor.named_parameters() if not name.startswith("text.")]}
+    norms = {}
+    for part, params in parts.items():
+        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True) if loss.requires_grad else []
+        norms[part] = sum(float(g.norm()) for g in grads if g is not None)
+    return norms
+
+
+def test_counterfactual_term_gives_the_editor_gradients(data, vocab, monkeypatch):
+    torch.manual_seed(0)
+    parts = GanParts.create(TINY, len(vocab), "cpu")
+    explainer = Explainer(TINY, len(vocab)).eval().requires_grad_(False)
+    terms, detached, explainer_loss = [], [], explainer.loss
+
+    def recording_loss(previous, image, history, ids):
+        loss = explainer_loss(previous, image, history, ids)
+        terms.append(_editor_gradient(loss, parts.editor))
+        detached.append(_editor_gradient(explainer_loss(previous, image.detach(), history, ids), parts.editor))
+        return loss
+
+    monkeypatch.setattr(explainer, "loss", recording_loss)
+    batch = data.batch(torch.arange(2), "cpu")
+    texts = [data.instructions[i][k] for i in range(2) for k in range(data.turns)]
+    gan_step(parts, batch, TINY, explainer, counterfactual_ids(batch, vocab, texts, np.random.default_rng(0)), 0)
+    assert len(terms) == 2  # the explainer's loss on the real drawing, then on the counterfactual drawing
+    # the counterfactual term reaches the drawing layers and, through editor.step(I'), the text encoder
+    assert terms[1]["drawing"] > 0 and terms[1]["text"] > 0
+    # the measure can fail: the same term on a detached drawing gives the editor no gradient
+    assert detached[1] == {"text": 0.0, "drawing": 0.0}
 
 
 def test_training_is_deterministic(data, vocab):
