@@ -19,7 +19,8 @@ from tutorlib.sscr.explainer import Explainer  # noqa: E402
 from tutorlib.sscr.explore import draw_instructions, show_sequences  # noqa: E402
 from tutorlib.sscr.metrics import per_sample_prf, relation_agreement, score  # noqa: E402
 from tutorlib.sscr.text import encode, instruction_vocabulary  # noqa: E402
-from tutorlib.sscr.train import GanParts, batch_indices, draw_dialogues, gan_step, train_editor  # noqa: E402
+from tutorlib.sscr.train import (GanParts, batch_indices, counterfactual_ids, draw_dialogues, gan_step,  # noqa: E402
+                                 train_editor)
 from tutorlib.world.views import EditingDialogues  # noqa: E402
 
 TINY = SscrConfig.for_profile("smoke")
@@ -127,17 +128,76 @@ def test_relation_agreement_and_rsim_by_hand():
     labels = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
     where = torch.tensor([[[10.0, 10.0], [20.0, 30.0], [30.0, 20.0], [0.0, 0.0]]])
     # The drawing swaps the rows of entities 1 and 2: of the 6 ordered pairs x 2 axes = 12 entries, the two
-    # y entries of the pair (1, 2) disagree.
+    # y entries of the pair (1, 2) disagree. GeNeVA adds the 3 x 2 diagonal entries (each object against the
+    # centre, 64 of 128): all objects are left of and above it in both images, so 16 of 18 agree.
     drawn = where.clone()
     drawn[0, 1, 1], drawn[0, 2, 1] = 20.0, 30.0
-    assert relation_agreement(labels, drawn, labels, where).tolist() == pytest.approx([10 / 12])
-    # Only entities 0 and 1 detected: recall 2/3, their relations agree.
+    assert relation_agreement(labels, drawn, labels, where).tolist() == pytest.approx([16 / 18])
+    assert relation_agreement(labels, drawn, labels, where, mode="pairs").tolist() == pytest.approx([10 / 12])
+    # Only entities 0 and 1 detected: recall 2/3, their relations agree (and their sides of the centre).
     found = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
-    assert relation_agreement(found, drawn, labels, where).tolist() == [1.0]
+    for mode in ("geneva", "pairs"):
+        assert relation_agreement(found, drawn, labels, where, mode=mode).tolist() == [1.0]
     s = score(found, drawn, labels, where)
     assert s["recall"] == pytest.approx(100 * 2 / 3) and s["rsim"] == pytest.approx(100 * 2 / 3)
     assert s["precision"] == pytest.approx(100.0) and s["f1"] == pytest.approx(80.0)
-    assert score(labels, drawn, labels, where)["rsim"] == pytest.approx(100 * 10 / 12)
+    assert score(labels, drawn, labels, where)["rsim"] == pytest.approx(100 * 16 / 18)
+    assert score(labels, drawn, labels, where, mode="pairs")["rsim"] == pytest.approx(100 * 10 / 12)
+    with pytest.raises(ValueError, match="mode must be"):
+        relation_agreement(labels, drawn, labels, where, mode="graph")
+
+
+def test_relation_agreement_counts_the_side_of_the_centre():
+    one = torch.tensor([[1.0, 0.0]])
+    reference = torch.tensor([[[20.0, 20.0], [0.0, 0.0]]])
+    # one shared object, drawn on the other side of the centre (64, 64) on both axes: GeNeVA 0 of 2, pairs 1
+    opposite = torch.tensor([[[100.0, 100.0], [0.0, 0.0]]])
+    assert relation_agreement(one, opposite, one, reference).tolist() == [0.0]
+    assert relation_agreement(one, opposite, one, reference, mode="pairs").tolist() == [1.0]
+    assert score(one, opposite, one, reference)["rsim"] == 0.0
+    assert score(one, opposite, one, reference, mode="pairs")["rsim"] == 100.0
+    # on the other side in x only: 1 of 2 entries agree
+    assert relation_agreement(one, torch.tensor([[[100.0, 20.0], [0.0, 0.0]]]), one, reference).tolist() == [0.5]
+    # two objects in the same order, one moved across the centre: 7 of 8 entries agree; pairs-only sees nothing
+    both = torch.tensor([[1.0, 1.0]])
+    reference = torch.tensor([[[10.0, 10.0], [100.0, 100.0]]])
+    moved = torch.tensor([[[70.0, 10.0], [100.0, 100.0]]])
+    assert relation_agreement(both, moved, both, reference).tolist() == [7 / 8]
+    assert relation_agreement(both, moved, both, reference, mode="pairs").tolist() == [1.0]
+    # no shared object: GeNeVA returns rsim 0 (agreement 0 here); pairs-only agreement 1, rsim 0 (recall 0)
+    other = torch.tensor([[0.0, 1.0]])
+    assert relation_agreement(other, moved, one, reference).tolist() == [0.0]
+    assert relation_agreement(other, moved, one, reference, mode="pairs").tolist() == [1.0]
+    assert score(other, moved, one, reference)["rsim"] == score(other, moved, one, reference, mode="pairs")["rsim"] == 0
+
+
+def _geneva_construct_graph(coords):
+    """GeNeVA's construct_graph (geneva/metrics/inception_localizer.py) for 2-d coordinates, loop for loop."""
+    n = len(coords)
+    graph = np.zeros((2, n, n))
+    for i in range(n):
+        ref_x, ref_y = coords[i]
+        for j in range(n):
+            query_x, query_y = (0.5, 0.5) if i == j else coords[j]
+            graph[0, i, j] = 1 if ref_x > query_x else -1 if ref_x < query_x else 0
+            graph[1, i, j] = 1 if ref_y > query_y else -1 if ref_y < query_y else 0
+    return graph
+
+
+def test_relation_agreement_matches_genevas_loop_on_random_scenes():
+    rng = np.random.default_rng(0)
+    detected, labels = (torch.tensor(rng.random((40, 24)) < 0.3, dtype=torch.float) for _ in range(2))
+    # positions on a coarse grid, so that ties (equal coordinates, objects on the centre line) occur
+    drawn, where = (torch.tensor(rng.integers(0, 5, (40, 24, 2)) * 32.0) for _ in range(2))
+    ours = relation_agreement(detected, drawn, labels, where)
+    for k in range(40):
+        shared = ((detected[k] * labels[k]) > 0).numpy()
+        if not shared.any():
+            assert ours[k] == 0.0
+            continue
+        a = _geneva_construct_graph(drawn[k].numpy()[shared] / 128)
+        b = _geneva_construct_graph(where[k].numpy()[shared] / 128)
+        assert float(ours[k]) == pytest.approx((a == b).mean())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -265,6 +325,55 @@ def test_gan_step_trains_the_editor_and_leaves_the_explainer_frozen(data, vocab)
     assert {"D", "G adversarial", "G aux", "KL", "R1", "explainer (counterfactual)"} <= set(history.values)
     assert any(not torch.equal(a, b) for a, b in zip(before, parts.editor.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(frozen, explainer.parameters()))
+
+
+def test_wrong_pairs_are_another_dialogues_state_at_the_same_turn(data, vocab, monkeypatch):
+    torch.manual_seed(0)
+    parts = GanParts.create(TINY, len(vocab), "cpu")
+    judged, judge = [], parts.discriminator.judge
+    monkeypatch.setattr(parts.discriminator, "judge", lambda phi, h: judged.append(h.detach().clone()) or judge(phi, h))
+    gan_step(parts, data.batch(torch.arange(3), "cpu"), TINY, r1_every=0)
+    real, wrong = judged[0].view(3, data.turns, -1), judged[1].view(3, data.turns, -1)
+    # as GeNeVA, which rolls the batch at each turn: dialogue i at turn k is judged under dialogue i - 1's state
+    # at turn k (not under its own previous turn's)
+    assert not torch.equal(real[0], real[1])
+    for i in range(3):
+        for k in range(data.turns):
+            assert torch.equal(wrong[i, k], real[(i - 1) % 3, k]), (i, k)
+
+
+def _editor_gradient(loss: torch.Tensor, editor: Editor) -> dict[str, float]:
+    """Gradient norms of `loss` on the editor's text encoder and on the rest of it (0 where it does not reach)."""
+    parts = {"text": list(editor.text.parameters()),
+             "drawing": [p for name, p in editor.named_parameters() if not name.startswith("text.")]}
+    norms = {}
+    for part, params in parts.items():
+        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True) if loss.requires_grad else []
+        norms[part] = sum(float(g.norm()) for g in grads if g is not None)
+    return norms
+
+
+def test_counterfactual_term_gives_the_editor_gradients(data, vocab, monkeypatch):
+    torch.manual_seed(0)
+    parts = GanParts.create(TINY, len(vocab), "cpu")
+    explainer = Explainer(TINY, len(vocab)).eval().requires_grad_(False)
+    terms, detached, explainer_loss = [], [], explainer.loss
+
+    def recording_loss(previous, image, history, ids):
+        loss = explainer_loss(previous, image, history, ids)
+        terms.append(_editor_gradient(loss, parts.editor))
+        detached.append(_editor_gradient(explainer_loss(previous, image.detach(), history, ids), parts.editor))
+        return loss
+
+    monkeypatch.setattr(explainer, "loss", recording_loss)
+    batch = data.batch(torch.arange(2), "cpu")
+    texts = [data.instructions[i][k] for i in range(2) for k in range(data.turns)]
+    gan_step(parts, batch, TINY, explainer, counterfactual_ids(batch, vocab, texts, np.random.default_rng(0)), 0)
+    assert len(terms) == 2  # the explainer's loss on the real drawing, then on the counterfactual drawing
+    # the counterfactual term reaches the drawing layers and, through editor.step(I'), the text encoder
+    assert terms[1]["drawing"] > 0 and terms[1]["text"] > 0
+    # the measure can fail: the same term on a detached drawing gives the editor no gradient
+    assert detached[1] == {"text": 0.0, "drawing": 0.0}
 
 
 def test_training_is_deterministic(data, vocab):

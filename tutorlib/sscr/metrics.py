@@ -1,11 +1,15 @@
 """GeNeVA's scores of a final canvas: per-sample precision, recall, F1 of the detected entities, and relational
-similarity (rsim). Introduced in notebook 01_sscr_iterative_editing.
+similarity (rsim) as GeNeVA's evaluation code computes it. Introduced in notebook 01_sscr_iterative_editing.
 """
 from __future__ import annotations
 
 import torch
 
+from tutorlib.sscr.detector import COORD_SCALE
+
 METRICS = ("precision", "recall", "f1", "rsim")
+# per mode of relation_agreement: the fewest shared entities that make a graph, and the share when fewer are shared
+_TOO_FEW = {"geneva": (1, 0.0), "pairs": (2, 1.0)}
 
 
 def _safe_divide(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -24,31 +28,49 @@ def per_sample_prf(detected: torch.Tensor, labels: torch.Tensor) -> tuple[torch.
     return precision, recall, _safe_divide(2 * precision * recall, precision + recall)
 
 
-def relation_agreement(detected, positions, labels, label_positions) -> torch.Tensor:
-    """Per-sample share (N,) of equal entries of the two relation matrices: for every ordered pair (i, j) of
-    entities found in both bags, sign(x_i - x_j) and sign(y_i - y_j) in the drawing and in the reference.
-    1 when fewer than two entities are shared (no relation contradicts). Introduced in notebook 01_sscr_iterative_editing.
+def _relation_graph(points: torch.Tensor) -> torch.Tensor:
+    """GeNeVA's `construct_graph` of n points (n, 2) in [0, 1]: G[i, j, axis] = sign(p_i[axis] - q_ij[axis]),
+    q_ij = p_j for i != j and the image centre (0.5, 0.5) for i == j (each object's side of the centre)."""
+    query = points[None].expand(len(points), -1, -1).clone()
+    query[torch.arange(len(points)), torch.arange(len(points))] = 0.5
+    return torch.sign(points[:, None] - query)
+
+
+def relation_agreement(detected, positions, labels, label_positions, mode: str = "geneva") -> torch.Tensor:
+    """Per-sample share (N,) of equal entries of the relation graphs of the drawing and the reference, over the
+    n entities found in both bags; positions (N, 24, 2) in i-CLEVR units (128ths of the image).
+
+    mode "geneva" (default; GeNeVA's `get_graph_similarity` / `construct_graph`, geneva/metrics/inception_localizer.py):
+    the graph is 2 x n x n, entry (i, j) = sign(p_i - p_j) per axis and the diagonal (i, i) = sign(p_i - centre),
+    with coordinates scaled to [0, 1] and centre (0.5, 0.5); share over all 2 n^2 entries; 0 when no entity is
+    shared (GeNeVA's rsim is then 0). Ties give sign 0 in both graphs, as GeNeVA's if/elif leaves 0.
+    mode "pairs": only the off-diagonal entries (i != j), the 2 n (n - 1) relations between objects; 1 when fewer
+    than two entities are shared (no relation contradicts).
+
+    Introduced in notebook 01_sscr_iterative_editing.
     """
+    if mode not in _TOO_FEW:
+        raise ValueError(f"mode must be 'geneva' or 'pairs', got {mode!r}")
+    fewest, share_if_fewer = _TOO_FEW[mode]
     shares = []
     for found, where, wanted, there in zip(detected, positions, labels, label_positions):
         common = torch.nonzero(found * wanted > 0)[:, 0]
-        if len(common) < 2:
-            shares.append(1.0)
+        n = len(common)
+        if n < fewest:
+            shares.append(share_if_fewer)
             continue
-        a, b = where[common, :2], there[common, :2]
-        # R[i, j, axis] = sign(p_i[axis] - p_j[axis])
-        ra = torch.sign(a[:, None] - a[None])
-        rb = torch.sign(b[:, None] - b[None])
-        off_diagonal = ~torch.eye(len(common), dtype=torch.bool)
-        shares.append(float((ra == rb)[off_diagonal].float().mean()))
+        equal = _relation_graph(where[common, :2] / COORD_SCALE) == _relation_graph(there[common, :2] / COORD_SCALE)
+        kept = torch.ones(n, n, dtype=torch.bool) if mode == "geneva" else ~torch.eye(n, dtype=torch.bool)
+        shares.append(float(equal[kept].float().mean()))
     return torch.tensor(shares)
 
 
-def score(detected, positions, labels, label_positions) -> dict[str, float]:
-    """Mean precision, recall, F1 and rsim = recall x relation agreement, in percent, over the samples.
+def score(detected, positions, labels, label_positions, mode: str = "geneva") -> dict[str, float]:
+    """Mean precision, recall, F1 and rsim = recall x relation agreement (`relation_agreement`'s mode), in
+    percent, over the samples.
 
     Introduced in notebook 01_sscr_iterative_editing.
     """
     precision, recall, f1 = per_sample_prf(detected, labels)
-    rsim = recall * relation_agreement(detected, positions, labels, label_positions)
+    rsim = recall * relation_agreement(detected, positions, labels, label_positions, mode)
     return {name: 100 * float(v.mean()) for name, v in zip(METRICS, (precision, recall, f1, rsim))}

@@ -69,25 +69,27 @@ def gan_step(parts: GanParts, batch: dict, config: SscrConfig, explainer: Explai
              counterfactuals: tuple[torch.Tensor, torch.Tensor] | None = None, r1_every: int = 1) -> dict[str, float]:
     """One discriminator and one generator update on every turn of a batch of dialogues (teacher forcing).
 
-    D: hinge(real, wrong = real under a rolled state, fake) + lambda_aux BCE(aux(real), added) + gamma R1(real)
-       (R1 only when r1_every > 0, then weighted by r1_every; pass 0 on the steps in between).
+    D: hinge(real, wrong, fake) + lambda_aux BCE(aux(real), added) + gamma R1(real), "wrong" = a real canvas
+       under another dialogue's state at the same turn (R1 only when r1_every > 0, then weighted by r1_every;
+       pass 0 on the steps in between).
     G: -D(fake) + lambda_aux BCE(aux(fake), added) + lambda_kl KL + lambda_rec L1(fake, real on canvas and change),
        and with a frozen `explainer` (SSCR):
        + lambda_explainer (CE(I | x_prev, fake) + CE(I' | x_prev, fake')), fake' drawn for the counterfactual I'.
     Introduced in notebook 01_sscr_iterative_editing.
     """
     editor, discriminator = parts.editor, parts.discriminator
-    b, t = batch["ids"].shape[:2]
     states = editor.condition(batch["ids"], batch["lengths"])
     h = _flat(states)
     real, previous = _flat(batch["images"]).requires_grad_(True), _flat(batch["previous"])
     added = _flat(batch["added"])
     fake, mu, logvar = editor(previous, h)
 
-    # Discriminator: f(x_prev) and f(real) are computed once; "wrong" reuses phi(real) under a rolled state.
+    # Discriminator: f(x_prev) and f(real) are computed once; "wrong" reuses phi(real) under another dialogue's
+    # state at the same turn (GeNeVA rolls the batch at each turn): wrong[i, k] = h[i - 1, k].
     previous_features = discriminator.image(previous)
     phi_real = discriminator.pool(discriminator.image(real), previous_features)
-    d_real, d_wrong = discriminator.judge(phi_real, h.detach()), discriminator.judge(phi_real, h.detach().roll(1, 0))
+    wrong_h = _flat(states.detach().roll(1, 0))
+    d_real, d_wrong = discriminator.judge(phi_real, h.detach()), discriminator.judge(phi_real, wrong_h)
     d_fake = discriminator.judge(discriminator.pool(discriminator.image(fake.detach()), previous_features), h.detach())
     loss_aux_d = aux_bce(discriminator.aux(phi_real), added)
     loss_d = hinge_d(d_real, d_wrong, d_fake) + config.lambda_aux * loss_aux_d
