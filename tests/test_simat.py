@@ -211,3 +211,14 @@ def test_free_form_release_is_embedded_and_judged_by_a_caption_scorer(free_form)
     score = simat_score(free_form, queries, retrieved, caption_judge(scorer))
     assert score == pytest.approx(72.966, abs=1e-3)
     assert simat_score(free_form, queries, retrieved, caption_judge(scorer, threshold=0.95)) == 0.0
+    # The pictures judge the same way; a query built by hand has no target caption to score.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tutorlib.simat.explore import custom_query, show_retrievals
+
+    with pytest.raises(ValueError, match="no scene graphs to judge success"):
+        show_retrievals(free_form, emb, queries[:1], 1.0, k=1)
+    assert show_retrievals(free_form, emb, queries[:1], 1.0, k=1, judge=caption_judge(scorer)) is not None
+    with pytest.raises(ValueError, match="has no target caption"):
+        caption_judge(scorer)(free_form, 0, custom_query(free_form, 0, "obj", "bench"))

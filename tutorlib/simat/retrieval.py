@@ -108,6 +108,9 @@ def caption_judge(scorer: Callable[[torch.Tensor, str], float], threshold: float
     """Success as SIMAT judges it: scorer(retrieved image, target caption) > threshold (OSCAR's probability > 0.5);
     the target caption is line target_ids of captions.txt."""
     def judge(db: SimatData, position: int, t: Transformation) -> bool:
+        if not 0 <= t.target_ids < len(db.captions):
+            raise ValueError(f"query {t} has no target caption (target_ids {t.target_ids} is not a line of "
+                             f"captions.txt, 0 to {len(db.captions) - 1})")
         return float(scorer(db.image(position), db.captions[t.target_ids])) > threshold
     return judge
 
