@@ -328,3 +328,29 @@ def test_explorer_draws_and_validates(data, vocab, model):
     panel = idc_explorer(data, {"scratch": model}, vocab, CONFIG)
     assert {c.description for c in panel.children[:-1]} == {"change", "pair", "second", "model", "decoding"}
     assert set(feature_contrast(data)) <= {"color", "material", "add", "drop", "move", "distractor"}
+
+
+def test_empty_prediction_scores_as_the_empty_string():
+    # Corpus BLEU over both pairs: the empty caption adds no guessed n-grams (precisions 4/4, 3/3, 2/2, 1/1) but
+    # its closest reference length 3: BP = exp(1 - 7/4), BLEU-4 = 47.237 (a junk word "x" would give 63.4).
+    scores = coco_scores(["a red cube moved", ""], [["a red cube moved"], ["the blue sphere"]], meteor=False)
+    assert scores["BLEU-4"] == pytest.approx(100 * math.exp(-0.75), abs=1e-3)
+    assert scores["ROUGE-L"] == pytest.approx(50.0)
+
+
+def test_ptb_tokenize_as_coco_caption():
+    from tutorlib.idc.evaluate import ptb_tokenize
+
+    # Outputs of coco-caption's Stanford PTBTokenizer (3.4.1, -lowerCase) with its punctuation list removed.
+    assert ptb_tokenize("The cube's color changed.") == ["the", "cube", "'s", "color", "changed"]
+    assert ptb_tokenize("It doesn't move; the small-sized sphere (left) moved!") == \
+        ["it", "does", "n't", "move", "the", "small-sized", "sphere", "-lrb-", "left", "-rrb-", "moved"]
+    assert ptb_tokenize('There are 3.5 cubes, 1,000 "left-most" items -- 50% blue/green') == \
+        ["there", "are", "3.5", "cubes", "1,000", "left-most", "items", "50", "%", "blue/green"]
+    assert ptb_tokenize("cubes' colors aren't I'm we're") == ["cubes", "colors", "are", "n't", "i", "'m", "we", "'re"]
+    # The world tokenizer drops digits and splits hyphens; with "ptb" they count as in the official evaluation.
+    refs = [["the small-sized cube moved 2 steps."]]
+    assert coco_scores(["The small-sized cube moved 2 steps"], refs, meteor=False, tokenizer="ptb")["BLEU-4"] == \
+        pytest.approx(100.0, abs=1e-3)
+    with pytest.raises(ValueError, match="unknown tokenizer 'nltk'"):
+        coco_scores(["a"], [["a"]], meteor=False, tokenizer="nltk")

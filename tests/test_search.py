@@ -124,6 +124,16 @@ def test_non_finite_vectors_are_refused(bad):
         ExactIndex(SQUARE).search(queries, 2)
 
 
+def test_zero_vectors_are_refused():
+    # A zero row has no direction: every score would be 0, a silent tie, for a vector that cannot be normalised.
+    database = SQUARE.clone()
+    database[1] = 0.0
+    with pytest.raises(ValueError, match=r"vectors hold only zeros in 1 of 4 rows \(rows 1\)"):
+        ExactIndex(database)
+    with pytest.raises(ValueError, match=r"queries hold only zeros in 1 of 2 rows \(rows 0\)"):
+        ExactIndex(SQUARE).search(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), 2)
+
+
 def test_many_non_finite_rows_are_summarised():
     database = torch.full((9, 3), float("nan"))
     with pytest.raises(ValueError, match=r"in 9 of 9 rows \(rows 0, 1, 2, 3, 4, \.\.\.\)"):

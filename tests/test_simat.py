@@ -153,3 +153,72 @@ def test_summarise_means_spreads_and_dev_chosen_lambda():
     assert chosen["test"] == pytest.approx((24.0, 5.0))  # mean of 19 and 29, std 5
     assert rows[("CLIP", "arithmetic λ=1")]["dev"] == pytest.approx((20.0, 10.0))
     assert rows[("CLIP", "image only")]["test"] == pytest.approx((1.0, 0.0))
+
+
+class TextClip:
+    """A stand-in encoder with an open vocabulary (like a BPE CLIP): texts hashed to fixed random unit vectors."""
+
+    tokenizer = None
+
+    def encode_texts(self, texts):
+        rows = [torch.randn(8, generator=torch.Generator().manual_seed(sum(map(ord, t)))) for t in texts]
+        return torch.nn.functional.normalize(torch.stack(rows), dim=1)
+
+    def encode_images(self, images):
+        return torch.nn.functional.normalize(images.float().flatten(1)[:, :8] + 1.0, dim=1)
+
+
+@pytest.fixture
+def free_form(tmp_path):
+    """A SIMAT-format folder with the release's free-form relations ("sitting on a", "holding") and no scenes."""
+    from tests.test_formats_simat import TRANSFO_HEADER, write_csv
+    from tutorlib.formats import read_simat, write_image
+
+    folder = tmp_path / "free_form"
+    folder.mkdir()
+    write_csv(folder / "triplets.csv", ["region_id", "subj", "rel", "obj", "dataset_id"],
+              [[501, "man", "sitting on a", "horse", 0], [502, "man", "holding", "umbrella", 1],
+               [503, "young woman", "sitting on a", "bench", 2]])
+    (folder / "captions.txt").write_text("A man sitting on a horse.\nA man holding an umbrella.\n"
+                                         "A young woman sitting on a bench.\nA man sitting on a bench.\n")
+    write_csv(folder / "transfos.csv", TRANSFO_HEADER,
+              [[501, "obj", "horse", "bench", 0, 3, 1, "False"],
+               [502, "rel", "holding", "sitting on a", 1, 3, 2, "True"],
+               [503, "subj", "young woman", "man", 2, 3, 2.5, "True"]])
+    for dataset_id in range(3):
+        write_image(folder / "images" / f"{dataset_id}.png", torch.full((3, 20, 30), 40 * dataset_id, dtype=torch.uint8))
+    return read_simat(folder)
+
+
+def test_free_form_release_is_embedded_and_judged_by_a_caption_scorer(free_form):
+    from tutorlib.simat import caption_judge, embed_database
+
+    emb = embed_database(TextClip(), free_form)
+    assert {"sitting on a", "holding", "young woman", "bench"} <= set(emb.words)
+    assert torch.allclose(emb.word("sitting on a"), TextClip().encode_texts(["sitting on a"])[0])
+    queries = free_form.transformations
+    assert delta_queries(emb, free_form, queries, 1.0).shape == (3, 8)
+    retrieved = torch.tensor([[2], [2], [0]])
+    # Without scene graphs success cannot be judged from labels: a clear error, not a silent 0.
+    with pytest.raises(ValueError, match="no scene graphs to judge success; pass judge=caption_judge"):
+        simat_score(free_form, queries, retrieved)
+
+    def scorer(image, caption):  # image 2 (value 80) matches the target caption with probability 0.9
+        assert caption == "A man sitting on a bench."
+        return 0.9 if int(image[0, 0, 0]) == 80 else 0.2
+
+    # Successes 1, 1, 0 with weights 1, 2^-1/2, 2.5^-1/2: 100 (1 + 0.70711) / (1 + 0.70711 + 0.63246) = 72.966.
+    score = simat_score(free_form, queries, retrieved, caption_judge(scorer))
+    assert score == pytest.approx(72.966, abs=1e-3)
+    assert simat_score(free_form, queries, retrieved, caption_judge(scorer, threshold=0.95)) == 0.0
+    # The pictures judge the same way; a query built by hand has no target caption to score.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tutorlib.simat.explore import custom_query, show_retrievals
+
+    with pytest.raises(ValueError, match="no scene graphs to judge success"):
+        show_retrievals(free_form, emb, queries[:1], 1.0, k=1)
+    assert show_retrievals(free_form, emb, queries[:1], 1.0, k=1, judge=caption_judge(scorer)) is not None
+    with pytest.raises(ValueError, match="has no target caption"):
+        caption_judge(scorer)(free_form, 0, custom_query(free_form, 0, "obj", "bench"))

@@ -20,13 +20,17 @@ SCORE_BUDGET = 2**25  # default query batch: at most this many scores (128 MB fl
 Exclude = Sequence[int] | torch.Tensor | None
 
 
-def check_finite(vectors: torch.Tensor, name: str) -> None:
-    """Refuse NaN and inf: they make every score of their row NaN (or inf), and top-k then ranks garbage."""
-    bad_rows = (~torch.isfinite(vectors.detach())).any(dim=1).nonzero().flatten()
-    if len(bad_rows):
-        shown = ", ".join(map(str, bad_rows[:5].tolist())) + (", ..." if len(bad_rows) > 5 else "")
-        raise ValueError(f"{name} hold NaN or inf in {len(bad_rows)} of {len(vectors)} rows (rows {shown}); "
-                         "drop or repair those rows first")
+def check_vectors(vectors: torch.Tensor, name: str) -> None:
+    """Refuse rows with NaN or inf (every score of their row is NaN or inf, and top-k then ranks garbage) and
+    all-zero rows (no direction: they cannot be L2-normalised, and every score is 0, a tie)."""
+    data = vectors.detach()
+    for problem, bad in (("NaN or inf", ~torch.isfinite(data).all(dim=1)),
+                         ("only zeros", (data == 0).all(dim=1))):
+        bad_rows = bad.nonzero().flatten()
+        if len(bad_rows):
+            shown = ", ".join(map(str, bad_rows[:5].tolist())) + (", ..." if len(bad_rows) > 5 else "")
+            raise ValueError(f"{name} hold {problem} in {len(bad_rows)} of {len(vectors)} rows (rows {shown}); "
+                             "drop or repair those rows first")
 
 
 class VectorIndex:
@@ -40,7 +44,7 @@ class VectorIndex:
     def __init__(self, vectors: torch.Tensor, device: str | torch.device = "cpu") -> None:
         if vectors.dim() != 2:
             raise ValueError(f"vectors must be 2-D (M, d), got shape {tuple(vectors.shape)}")
-        check_finite(vectors, "vectors")
+        check_vectors(vectors, "vectors")
         self.device = pick_device(str(device))
         self.vectors = vectors.detach().to(self.device, torch.float32).contiguous()
 
@@ -68,7 +72,7 @@ class VectorIndex:
         if queries.shape[1] != self.dim:
             raise ValueError(f"queries have dimension {queries.shape[1]} but the index holds "
                              f"vectors of dimension {self.dim}")
-        check_finite(queries, "queries")
+        check_vectors(queries, "queries")
         limit = len(self) if exclude is None else len(self) - 1
         if not 1 <= k <= limit:
             reason = "" if exclude is None else " (one id per query is excluded)"

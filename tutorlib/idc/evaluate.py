@@ -38,15 +38,39 @@ def java_available() -> bool:
     return shutil.which("java") is not None
 
 
-def coco_scores(predictions: list[str], references: list[list[str]], meteor: bool | None = None) -> dict:
+# coco-caption's PTBTokenizer (Stanford CoreNLP 3.4.1, -lowerCase) then drops these tokens; it compares them with
+# "-LRB-" etc. in upper case, so the lower-cased brackets "-lrb-" ... survive, as they do here.
+PTB_PUNCTUATION = {"''", "'", "``", "`", ".", "?", "!", ",", ":", "-", "--", "...", ";", '"'}
+_PTB_BRACKETS = {"(": "-lrb-", ")": "-rrb-", "{": "-lcb-", "}": "-rcb-", "[": "-lsb-", "]": "-rsb-"}
+_PTB_CLITIC = re.compile(r"(?<=[a-z])(n't|'(?:s|m|d|re|ve|ll))\b")
+_PTB_TOKEN = re.compile(r"\d+(?:[.,]\d+)+|n't|'(?:s|m|d|re|ve|ll)\b|[a-z0-9]+(?:[-/'][a-z0-9]+)*|--|\.\.\.|\S")
+TOKENIZERS = ("world", "ptb")
+
+
+def ptb_tokenize(text: str) -> list[str]:
+    """coco-caption's tokenisation: lower case; clitics split ("doesn't" -> "does n't", "cube's" -> "cube 's");
+    hyphenated words, "blue/green" and numbers ("3.5", "1,000") kept whole; other symbols split off ("50%" ->
+    "50 %"); brackets written "-lrb-" ...; the punctuation tokens of PTB_PUNCTUATION dropped.
+    Introduced in notebook 05_idc_difference_captioning."""
+    tokens = _PTB_TOKEN.findall(_PTB_CLITIC.sub(r" \1", text.lower()))
+    return [_PTB_BRACKETS.get(t, t) for t in tokens if t not in PTB_PUNCTUATION]
+
+
+def coco_scores(predictions: list[str], references: list[list[str]], meteor: bool | None = None,
+                tokenizer: str = "world") -> dict:
     """BLEU-4, METEOR, ROUGE-L and CIDEr (x 100) of one caption per pair against all its references.
 
-    Captions are compared as lower-case words (the tokenize of the shapes world, standing in for the PTB
-    tokenizer). METEOR is None when Java is missing (or meteor=False). Introduced in notebook 05.
+    Captions are compared as tokens: tokenizer="world" gives the lower-case words of the shapes world
+    (its tokenize), "ptb" follows coco-caption's PTBTokenizer (ptb_tokenize) for real CLEVR-Change text. An empty
+    prediction is scored as the empty string, as coco-caption does. METEOR is None when Java is missing (or
+    meteor=False). Introduced in notebook 05.
     """
     if len(predictions) != len(references) or not predictions:
         raise ValueError(f"need one prediction per reference list, got {len(predictions)} and {len(references)}")
-    clean = lambda text: " ".join(tokenize(text)) or "x"  # noqa: E731  (an empty caption scores as one junk word)
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of {list(TOKENIZERS)}")
+    split = tokenize if tokenizer == "world" else ptb_tokenize
+    clean = lambda text: " ".join(split(text))  # noqa: E731
     res = {k: [clean(p)] for k, p in enumerate(predictions)}
     gts = {k: [clean(r) for r in refs] for k, refs in enumerate(references)}
     scores = {"BLEU-4": Bleu(4).compute_score(gts, res, verbose=0)[0][3],
@@ -57,15 +81,15 @@ def coco_scores(predictions: list[str], references: list[list[str]], meteor: boo
 
 
 def scores_by_type(predictions: list[str], references: list[list[str]], types: list[str],
-                   meteor: bool | None = None) -> dict[str, dict]:
+                   meteor: bool | None = None, tokenizer: str = "world") -> dict[str, dict]:
     """coco_scores over all pairs ("total") and over the pairs of each change type (distractor included).
 
     Introduced in notebook 05_idc_difference_captioning.
     """
-    table = {"total": coco_scores(predictions, references, meteor)}
+    table = {"total": coco_scores(predictions, references, meteor, tokenizer)}
     for kind in dict.fromkeys(types):
         rows = [k for k, t in enumerate(types) if t == kind]
-        table[kind] = coco_scores([predictions[k] for k in rows], [references[k] for k in rows], meteor)
+        table[kind] = coco_scores([predictions[k] for k in rows], [references[k] for k in rows], meteor, tokenizer)
     return table
 
 

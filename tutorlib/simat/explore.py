@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from tutorlib.plots import to_display
 from tutorlib.world.views.simat import FIELDS, SimatData, Transformation
 
-from .retrieval import Embeddings, delta_queries, retrieve, target_triplet, word_text
+from .retrieval import Embeddings, Judge, delta_queries, oracle_judge, retrieve, word_text
 
 
 def plot_delta_geometry(emb: Embeddings, db: SimatData, field: str, value: str, target: str, lam: float = 1.0) -> Figure:
@@ -45,8 +45,10 @@ def plot_delta_geometry(emb: Embeddings, db: SimatData, field: str, value: str, 
     return figure
 
 
-def show_retrievals(db: SimatData, emb: Embeddings, queries: list[Transformation], lam: float, k: int = 4) -> Figure:
-    """One row per query: the source image, then the top-k retrieved, each marked by the oracle (yes / no).
+def show_retrievals(db: SimatData, emb: Embeddings, queries: list[Transformation], lam: float, k: int = 4,
+                    judge: Judge = oracle_judge) -> Figure:
+    """One row per query: the source image, then the top-k retrieved, each marked by `judge` (yes / no; the scene
+    oracle by default, a clear error without scenes).
 
     Introduced in notebook 02_simat_delta_retrieval.
     """
@@ -54,11 +56,10 @@ def show_retrievals(db: SimatData, emb: Embeddings, queries: list[Transformation
     figure, axes = plt.subplots(len(queries), k + 1, figsize=(1.25 * (k + 1), 1.5 * len(queries)), squeeze=False)
     for row, (t, hits) in enumerate(zip(queries, ids)):
         source = db.position(region_id=t.region_id)
-        wanted = target_triplet(db, t)
         axes[row, 0].imshow(to_display(db.image(source)))
         axes[row, 0].set_title(f"{t.value} -> {t.target}", fontsize=7)
         for col, hit in enumerate(hits.tolist(), start=1):
-            ok = db.holds(hit, wanted)
+            ok = judge(db, hit, t)
             axes[row, col].imshow(to_display(db.image(hit)))
             axes[row, col].set_title(f"#{col} {'yes' if ok else 'no'}", fontsize=7, color="green" if ok else "red")
     for ax in axes.flat:

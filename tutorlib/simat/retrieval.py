@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -18,8 +18,9 @@ METHODS = ("arithmetic", "image", "text")
 
 def word_text(field: str, value: str) -> str:
     """The text embedded for a query word: the entity phrase itself ("red cube"), or for a relation the
-    words a caption uses ("to the left of"). Introduced in notebook 02_simat_delta_retrieval."""
-    return RELATION_PHRASES[value] if field == "rel" else value
+    words a caption uses ("to the left of"); any other word or phrase (the release's "sitting on a") as it is.
+    Introduced in notebook 02_simat_delta_retrieval."""
+    return RELATION_PHRASES.get(value, value) if field == "rel" else value
 
 
 @dataclass
@@ -91,18 +92,43 @@ def retrieve(emb: Embeddings, db: SimatData, queries: Sequence[Transformation], 
     return ids
 
 
-def simat_score(db: SimatData, queries: Sequence[Transformation], retrieved: torch.Tensor) -> float:
+Judge = Callable[[SimatData, int, Transformation], bool]
+
+
+def oracle_judge(db: SimatData, position: int, t: Transformation) -> bool:
+    """Success from the scene graphs: does the image at `position` show the query's target triplet?"""
+    held = db.holds(position, target_triplet(db, t))
+    if held is None:
+        raise ValueError(f"{db!r} has no scene graphs to judge success; pass judge=caption_judge(scorer), where "
+                         "scorer(image, caption) is an image-caption match probability (OSCAR's role in SIMAT)")
+    return held
+
+
+def caption_judge(scorer: Callable[[torch.Tensor, str], float], threshold: float = 0.5) -> Judge:
+    """Success as SIMAT judges it: scorer(retrieved image, target caption) > threshold (OSCAR's probability > 0.5);
+    the target caption is line target_ids of captions.txt."""
+    def judge(db: SimatData, position: int, t: Transformation) -> bool:
+        if not 0 <= t.target_ids < len(db.captions):
+            raise ValueError(f"query {t} has no target caption (target_ids {t.target_ids} is not a line of "
+                             f"captions.txt, 0 to {len(db.captions) - 1})")
+        return float(scorer(db.image(position), db.captions[t.target_ids])) > threshold
+    return judge
+
+
+def simat_score(db: SimatData, queries: Sequence[Transformation], retrieved: torch.Tensor,
+                judge: Judge = oracle_judge) -> float:
     """SIMAT score = 100 * sum_q w_q success_q / sum_q w_q, with w_q = norm2_q^(-1/2) and success judged on
-    the top-1 image by the oracle (does it show the target triplet?). Introduced in notebook 02_simat_delta_retrieval."""
+    the top-1 image by `judge`: the scene oracle (default; a clear error without scenes) or caption_judge.
+    Introduced in notebook 02_simat_delta_retrieval."""
     if len(queries) != len(retrieved):
         raise ValueError(f"{len(queries)} queries but {len(retrieved)} retrieved rows")
     weights = torch.tensor([t.weight for t in queries], dtype=torch.float64)
-    success = torch.tensor([bool(db.holds(int(r[0]), target_triplet(db, t))) for t, r in zip(queries, retrieved)],
-                           dtype=torch.float64)
+    success = torch.tensor([bool(judge(db, int(r[0]), t)) for t, r in zip(queries, retrieved)], dtype=torch.float64)
     return float(100.0 * (weights * success).sum() / weights.sum())
 
 
-def evaluate(emb: Embeddings, db: SimatData, split: str, method: str = "arithmetic", lam: float = 1.0) -> float:
+def evaluate(emb: Embeddings, db: SimatData, split: str, method: str = "arithmetic", lam: float = 1.0,
+             judge: Judge = oracle_judge) -> float:
     """The SIMAT score of one method on the "dev" or "test" queries. Introduced in notebook 02_simat_delta_retrieval."""
     queries = db.split(split)
-    return simat_score(db, queries, retrieve(emb, db, queries, delta_queries(emb, db, queries, lam, method)))
+    return simat_score(db, queries, retrieve(emb, db, queries, delta_queries(emb, db, queries, lam, method)), judge)
