@@ -4,6 +4,7 @@ Introduced in notebook 03_drawing_gan_units.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -13,8 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from tutorlib.cache import cached_dir
+from tutorlib.paths import atomic_write
 from tutorlib.plots import image_grid
 from tutorlib.world.attributes import ATTRIBUTES
 from tutorlib.world.text import object_phrase
@@ -79,6 +83,10 @@ def _presence(objects) -> torch.Tensor:
     return row
 
 
+WORD_TENSORS = "word_data.safetensors"
+WORD_JSON = "word_data.json"
+
+
 @dataclass
 class WordData:
     """GAN samples captioned by the segmenter, with their edited negatives. Introduced in notebook 03."""
@@ -95,11 +103,22 @@ class WordData:
     test_negatives: torch.Tensor  # (M, K, 3, S, S) edited negatives of the 1-vs-K test
 
     def save(self, folder: Path) -> None:
-        torch.save(asdict(self), folder / "word_data.pt")
+        """Tensors to word_data.safetensors, the rest to word_data.json (loading them never runs code)."""
+        fields = asdict(self)
+        tensors = {k: v.contiguous() for k, v in fields.items() if isinstance(v, torch.Tensor)}
+        with atomic_write(folder / WORD_TENSORS) as temporary:
+            save_file(tensors, str(temporary))
+        with atomic_write(folder / WORD_JSON) as temporary:
+            temporary.write_text(json.dumps({k: v for k, v in fields.items() if k not in tensors}))
 
     @classmethod
     def load(cls, folder: Path) -> "WordData":
-        return cls(**torch.load(folder / "word_data.pt", weights_only=False))
+        try:
+            tensors = load_file(str(folder / WORD_TENSORS))
+            rest = json.loads((folder / WORD_JSON).read_text())
+            return cls(**tensors, **rest)
+        except (OSError, ValueError, TypeError, SafetensorError) as error:
+            raise ValueError(f"damaged word data in {folder} ({error}); delete that folder to rebuild it") from error
 
 
 def _captions(images: torch.Tensor, segmenter: Segmenter) -> tuple[list[str], list[list]]:
