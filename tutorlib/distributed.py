@@ -87,5 +87,8 @@ def barrier() -> None:
 
 
 def teardown() -> None:
+    """Leave the process group together: a rank that destroys it while another is still writing (rank 0 saves the
+    last checkpoint) can abort gloo's connections ("terminate called without an active exception")."""
     if dist.is_initialized():
+        barrier()
         dist.destroy_process_group()
