@@ -87,6 +87,19 @@ class _OperationCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+class _TotalOnly:
+    """Stands in for FlopCounterMode's per-module tracker: only the total is recorded, and the tracker's autograd
+    hooks fail inside a step that calls ``torch.autograd.grad`` (the R1 penalty of notebook 01)."""
+
+    parents = ("Global",)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def measuring(batch: Any) -> Iterator[StepCost]:
     """Measure the step run inside the ``with`` block; the StepCost is filled in when the block ends."""
@@ -105,6 +118,7 @@ def measuring(batch: Any) -> Iterator[StepCost]:
         return tensor
 
     counter, operations = FlopCounterMode(display=False), _OperationCounter()
+    counter.mod_tracker = _TotalOnly()
     hook = torch.nn.modules.module.register_module_forward_pre_hook(see_module)
     try:
         with counter, operations, torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
