@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,10 +22,9 @@ def write_csv(path, header, rows, encoding="utf-8"):
 TRANSFO_HEADER = ["region_id", "field", "value", "target", "query_ids", "target_ids", "norm2", "is_test"]
 
 
-@pytest.fixture
-def free_form(tmp_path):
-    """A SIMAT-format folder with the release's free-form relations and words outside the world's vocabulary."""
-    folder = tmp_path / "free_form"
+def write_free_form_release(folder: Path) -> Path:
+    """A SIMAT-format folder with the release's free-form relations, words outside the world's vocabulary and no
+    scenes."""
     folder.mkdir()
     write_csv(folder / "triplets.csv", ["region_id", "subj", "rel", "obj", "dataset_id"],
               [[501, "man", "sitting on a", "horse", 0], [502, "man", "holding", "umbrella", 1],
@@ -40,6 +40,11 @@ def free_form(tmp_path):
     for dataset_id in range(3):
         write_image(images / f"{dataset_id}.png", torch.full((3, 20, 30), 40 * dataset_id, dtype=torch.uint8))
     return folder
+
+
+@pytest.fixture
+def free_form(tmp_path):
+    return write_free_form_release(tmp_path / "free_form")
 
 
 def test_free_form_relations_and_words(free_form):

@@ -170,24 +170,11 @@ class TextClip:
 
 @pytest.fixture
 def free_form(tmp_path):
-    """A SIMAT-format folder with the release's free-form relations ("sitting on a", "holding") and no scenes."""
-    from tests.test_formats_simat import TRANSFO_HEADER, write_csv
-    from tutorlib.formats import read_simat, write_image
+    """The release-format folder of tests/test_formats_simat.py ("sitting on a", "holding", no scenes), read."""
+    from tests.test_formats_simat import write_free_form_release
+    from tutorlib.formats import read_simat
 
-    folder = tmp_path / "free_form"
-    folder.mkdir()
-    write_csv(folder / "triplets.csv", ["region_id", "subj", "rel", "obj", "dataset_id"],
-              [[501, "man", "sitting on a", "horse", 0], [502, "man", "holding", "umbrella", 1],
-               [503, "young woman", "sitting on a", "bench", 2]])
-    (folder / "captions.txt").write_text("A man sitting on a horse.\nA man holding an umbrella.\n"
-                                         "A young woman sitting on a bench.\nA man sitting on a bench.\n")
-    write_csv(folder / "transfos.csv", TRANSFO_HEADER,
-              [[501, "obj", "horse", "bench", 0, 3, 1, "False"],
-               [502, "rel", "holding", "sitting on a", 1, 3, 2, "True"],
-               [503, "subj", "young woman", "man", 2, 3, 2.5, "True"]])
-    for dataset_id in range(3):
-        write_image(folder / "images" / f"{dataset_id}.png", torch.full((3, 20, 30), 40 * dataset_id, dtype=torch.uint8))
-    return read_simat(folder)
+    return read_simat(write_free_form_release(tmp_path / "free_form"))
 
 
 def test_free_form_release_is_embedded_and_judged_by_a_caption_scorer(free_form):

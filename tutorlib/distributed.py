@@ -76,7 +76,7 @@ def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
     names = sorted(values)
     tensor = torch.tensor([values[name] for name in names], dtype=torch.float64)
     if dist.get_backend() == "nccl":
-        tensor = tensor.cuda()
+        tensor = tensor.to(local_device(torch.device("cuda")))
     dist.all_reduce(tensor)
     return {name: float(v) / world_size() for name, v in zip(names, tensor.cpu().tolist())}
 
