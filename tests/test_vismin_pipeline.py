@@ -13,7 +13,7 @@ from tutorlib.vismin.inpainting import InpaintConfig, Inpainter
 from tutorlib.vismin.instructions import EditInstruction, LayoutEdit
 from tutorlib.cache import CacheError
 from tutorlib.vismin.pipeline import (PipelineConfig, chunk_folder, grow, load_chunk, process_sources, realise,
-                                      run_pipeline, weights_hash)
+                                      run_pipeline, save_chunk, weights_hash)
 from tutorlib.vismin.vqa import VqaConfig, VqaModel
 
 CONFIG = PipelineConfig(sources=8, chunk=4, sample_steps=2)
@@ -159,3 +159,17 @@ def test_explorer_shows_each_category_and_rejects_bad_input(models):
     with pytest.raises(ValueError, match="unknown category 'size'"):
         explore_edit(CONFIG, grounder, inpainter, vqa, 0, "size")
     assert edit_explorer(CONFIG, grounder, inpainter, vqa).children
+
+
+def test_a_chunk_with_a_flipped_byte_is_an_error(tmp_path):
+    chunk = fake_chunk(CONFIG, range(4))
+    chunk["sources"][1, 0, 2, 2] = 200
+    path = tmp_path / "chunk-000000.safetensors"
+    save_chunk(chunk, path)
+    loaded = load_chunk(path)
+    assert torch.equal(loaded["sources"], chunk["sources"]) and loaded["records"] == chunk["records"]
+    data = bytearray(path.read_bytes())
+    data[data.rindex(200)] ^= 0x01  # the last byte of the image data: the pixel set above
+    path.write_bytes(bytes(data))
+    with pytest.raises(CacheError, match=r"chunk-000000.safetensors does not match the checksum.*rm "):
+        load_chunk(path)

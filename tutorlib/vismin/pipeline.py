@@ -188,30 +188,49 @@ def chunk_folder(config: PipelineConfig, grounder: PhraseGrounder, inpainter: In
     return cache_path("vismin-pipeline", {"pipeline": asdict(config), "models": model_key, "weights": weights})
 
 
-def save_chunk(chunk: dict, path: Path) -> None:
-    """Write a processed chunk atomically as one safetensors file (images as tensors, the rest as JSON metadata).
+def chunk_checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """sha256 over a chunk's content: each tensor's name, dtype, shape and bytes, then each JSON entry.
 
     Introduced in notebook 04_vismin_minimal_change.
     """
+    digest = hashlib.sha256()
+    for name in CHUNK_TENSORS:
+        flat = tensors[name].detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{list(tensors[name].shape)}\0".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    for name in CHUNK_JSON:
+        digest.update(f"{name}\0{metadata[name]}\0".encode())
+    return digest.hexdigest()
+
+
+def save_chunk(chunk: dict, path: Path) -> None:
+    """Write a processed chunk atomically as one safetensors file (images as tensors, the rest as JSON metadata,
+    with the chunk's checksum). Introduced in notebook 04_vismin_minimal_change.
+    """
     tensors = {name: chunk[name].contiguous() for name in CHUNK_TENSORS}
     metadata = {name: json.dumps(to_json_value(chunk[name], name)) for name in CHUNK_JSON}
+    metadata["sha256"] = chunk_checksum(tensors, metadata)
     with atomic_write(path) as temporary:
         save_file(tensors, str(temporary), metadata=metadata)
 
 
 def load_chunk(path: Path) -> dict:
-    """A chunk written by `save_chunk`; anything else (a pickle, a damaged file) is a CacheError naming the file.
-
-    Introduced in notebook 04_vismin_minimal_change.
+    """A chunk written by `save_chunk`, checked against its checksum; anything else (a pickle, a damaged or
+    edited file) is a CacheError naming the file. Introduced in notebook 04_vismin_minimal_change.
     """
+    delete = f"delete it to recompute the chunk: rm '{path}'"
     try:
         with safe_open(str(path), "pt") as handle:
             metadata = handle.metadata() or {}
-            chunk = {name: handle.get_tensor(name) for name in CHUNK_TENSORS}
-            return {**chunk, **{name: json.loads(metadata[name]) for name in CHUNK_JSON}}
+            tensors = {name: handle.get_tensor(name) for name in CHUNK_TENSORS}
+            checksum_ok = metadata["sha256"] == chunk_checksum(tensors, metadata)
+            chunk = {**tensors, **{name: json.loads(metadata[name]) for name in CHUNK_JSON}}
     except (SafetensorError, OSError, KeyError, ValueError) as error:
         raise CacheError(f"pipeline chunk {path} is not a chunk this library wrote ({type(error).__name__}: "
-                         f"{str(error)[:200]}); delete it to recompute the chunk: rm '{path}'") from None
+                         f"{str(error)[:200]}); {delete}") from None
+    if not checksum_ok:
+        raise CacheError(f"pipeline chunk {path} does not match the checksum recorded when it was written; {delete}")
+    return chunk
 
 
 def run_pipeline(config: PipelineConfig, grounder: PhraseGrounder, inpainter: Inpainter, vqa: VqaModel,
