@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(PY) -m tutorlib.runner --profile $(PROFILE)
 
 test: $(STAMP)
-	$(PY) -m pytest tests -m "not teaching_contract"
+	$(PY) -m pytest tests -m "not teaching_contract" --durations=20
 	TUTORLIB_PROFILE=smoke TUTORLIB_PROGRESS=0 TUTORLIB_RUNS=$(CURDIR)/runs/nbval \
 		$(PY) -m pytest --nbval-lax --nbval-cell-timeout=1800 notebooks
 

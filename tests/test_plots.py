@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tutorlib.plots import image_grid, moving_average, plot_losses, to_display  # noqa: E402
+from tutorlib.plots import image_grid, moving_average, panel_figure, plot_losses, to_display  # noqa: E402
 from tutorlib.training import History  # noqa: E402
 
 
@@ -98,3 +98,25 @@ def test_image_grid_wraps_long_titles():
     title = figure.axes[0].get_title()
     assert "\n" in title and title.replace("\n", " ") == long
     assert figure.axes[1].get_title() == "short"
+
+
+def test_panel_figure_keeps_every_picture_256_px_wide_at_notebook_width():
+    notebook_width = 850  # CSS px of a JupyterLab output at the browser tests' window size
+    figure, axes = panel_figure(5, extra_inches=0.3)
+    assert len(axes) == 5 and len(figure.axes) == 5
+    for ax in axes:
+        ax.imshow(np.zeros((64, 64, 3), np.uint8))
+        ax.set_title("a long title that wraps\nover two lines", fontsize=9)
+        ax.axis("off")
+    figure.suptitle("a suptitle")
+    figure.canvas.draw()
+    shrink = min(1.0, notebook_width / figure.bbox.width)
+    widths = [ax.get_window_extent().width * shrink for ax in axes]
+    assert min(widths) >= 256, widths
+    assert {round(ax.get_position().y0, 3) for ax in axes}.__len__() == 2  # two rows: three panels, then two
+    plt.close(figure)
+
+
+def test_panel_figure_needs_a_panel():
+    with pytest.raises(ValueError, match="at least one panel"):
+        panel_figure(0)

@@ -89,6 +89,32 @@ def image_grid(
     return figure
 
 
+# Explorers draw at the notebook's width (about 850 CSS px in JupyterLab): at most three panels a row, each
+# PANEL_INCHES wide at EXPLORER_DPI, keeps every picture at least 256 px wide on the page.
+EXPLORER_DPI = 100
+PANELS_PER_ROW = 3
+PANEL_INCHES = 3.0
+
+
+def panel_figure(n_panels: int, title_inches: float = 0.9, extra_inches: float = 0.0) -> tuple[Figure, list]:
+    """A figure for an explorer: ``n_panels`` square panels, at most ``PANELS_PER_ROW`` a row, each
+    ``PANEL_INCHES`` wide plus ``title_inches`` above it for its title; ``extra_inches`` of height are left at
+    the top for a suptitle. The figure lays itself out (constrained layout): do not call ``tight_layout`` on it.
+    Returns the figure and its first ``n_panels`` axes (the others are removed)."""
+    if n_panels < 1:
+        raise ValueError(f"a figure needs at least one panel, got {n_panels}")
+    rows = math.ceil(n_panels / PANELS_PER_ROW)
+    cols = min(n_panels, PANELS_PER_ROW)
+    figure, axes = plt.subplots(rows, cols, squeeze=False, dpi=EXPLORER_DPI, layout="constrained",
+                                figsize=(cols * PANEL_INCHES, rows * (PANEL_INCHES + title_inches) + extra_inches))
+    # Narrow gaps between panels (constrained layout still makes room for titles): the width goes to the pictures.
+    figure.get_layout_engine().set(w_pad=0.01, wspace=0.01)
+    axes = list(axes.flat)
+    for spare in axes[n_panels:]:
+        spare.remove()
+    return figure, axes[:n_panels]
+
+
 def moving_average(values: Sequence[float], window: int) -> np.ndarray:
     """Mean of each run of ``window`` consecutive values (``len(values) - window + 1`` of them).
     """

@@ -25,10 +25,6 @@ pytestmark = pytest.mark.browser
 # each entry is a regular expression that must match a problem of its notebook. The test fails on any
 # other problem, and on an entry that no longer matches anything (the problem is fixed: delete the entry).
 KNOWN_PROBLEMS = {
-    "01_sscr_iterative_editing": [r"editing_explorer.*draws pictures \[.*\] px wide"],
-    "02_simat_delta_retrieval": [r"simat_explorer.*draws pictures \[.*\] px wide"],
-    "03_drawing_gan_units": [r"unit_explorer.*draws pictures \[.*\] px wide"],
-    "04_vismin_minimal_change": [r"edit_explorer.*draws pictures \[.*\] px wide"],
     "05_idc_difference_captioning": [r"idc_explorer.*draws pictures \[.*\] px wide",
                                      r"idc_explorer.*'decoding': no change redrew the picture"],
 }

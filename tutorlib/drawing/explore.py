@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from tutorlib.plots import to_display
+from tutorlib.plots import panel_figure, to_display
 from tutorlib.world.views.captioned import CONCEPTS
 
 from .dissection import Dissection
@@ -49,20 +49,19 @@ def explore_units(generator: Generator, segmenter: Segmenter, dissection: Dissec
     p_after = segment(segmenter, after)
     effect = edit_effect(p_before, p_after, concept, region)
     difference = (after.float() - before.float()).abs().amax(dim=1)[0]
-    figure, axes = plt.subplots(1, 3, figsize=(7.2, 2.9))
+    figure, axes = panel_figure(3, title_inches=1.0, extra_inches=0.4)
     panels = [(to_display(before[0]), "before: " + describe(p_before[0])[1]),
               (to_display(after[0]), "after: " + describe(p_after[0])[1]),
               (difference.numpy(), "|after - before|")]
     for ax, (picture, title) in zip(axes, panels):
         ax.imshow(picture, cmap="magma") if picture.ndim == 2 else ax.imshow(picture)
         ax.contour(region[0].float().numpy(), levels=[0.5], colors="white", linewidths=0.7)
-        ax.set_title(textwrap.fill(title, 34), fontsize=7)
+        ax.set_title(textwrap.fill(title, 40), fontsize=8)
         ax.axis("off")
     verb = "removed" if mode == "ablate" else "present after"
     share = effect.removed if mode == "ablate" else effect.inside_after
     figure.suptitle(f"sample {sample_id}: {mode} {concept} with {n_units} units of {dissection.layer} "
                     f"({verb}: {share:.0%} of the region; changed outside: {effect.changed_outside:.1%})", fontsize=8)
-    figure.tight_layout()
     return figure
 
 

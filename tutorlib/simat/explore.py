@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from tutorlib.plots import to_display
+from tutorlib.plots import panel_figure, to_display
 from tutorlib.world.views.simat import FIELDS, SimatData, Transformation
 
 from .retrieval import Embeddings, Judge, delta_queries, oracle_judge, retrieve, word_text
@@ -45,6 +45,18 @@ def plot_delta_geometry(emb: Embeddings, db: SimatData, field: str, value: str, 
     return figure
 
 
+def _draw_query(axes: list, db: SimatData, t: Transformation, hits: list[int], judge: Judge) -> None:
+    """The source image of query `t` in axes[0], then its retrieved images, each titled with `judge`'s verdict."""
+    axes[0].imshow(to_display(db.image(db.position(region_id=t.region_id))))
+    axes[0].set_title(f"{t.value} -> {t.target}", fontsize=8)
+    for col, hit in enumerate(hits, start=1):
+        ok = judge(db, hit, t)
+        axes[col].imshow(to_display(db.image(hit)))
+        axes[col].set_title(f"#{col} {'yes' if ok else 'no'}", fontsize=8, color="green" if ok else "red")
+    for ax in axes:
+        ax.axis("off")
+
+
 def show_retrievals(db: SimatData, emb: Embeddings, queries: list[Transformation], lam: float, k: int = 4,
                     judge: Judge = oracle_judge) -> Figure:
     """One row per query: the source image, then the top-k retrieved, each marked by `judge` (yes / no; the scene
@@ -55,15 +67,7 @@ def show_retrievals(db: SimatData, emb: Embeddings, queries: list[Transformation
     ids = retrieve(emb, db, queries, delta_queries(emb, db, queries, lam), k=k)
     figure, axes = plt.subplots(len(queries), k + 1, figsize=(1.25 * (k + 1), 1.5 * len(queries)), squeeze=False)
     for row, (t, hits) in enumerate(zip(queries, ids)):
-        source = db.position(region_id=t.region_id)
-        axes[row, 0].imshow(to_display(db.image(source)))
-        axes[row, 0].set_title(f"{t.value} -> {t.target}", fontsize=7)
-        for col, hit in enumerate(hits.tolist(), start=1):
-            ok = judge(db, hit, t)
-            axes[row, col].imshow(to_display(db.image(hit)))
-            axes[row, col].set_title(f"#{col} {'yes' if ok else 'no'}", fontsize=7, color="green" if ok else "red")
-    for ax in axes.flat:
-        ax.axis("off")
+        _draw_query(list(axes[row]), db, t, hits.tolist(), judge)
     figure.tight_layout()
     return figure
 
@@ -93,7 +97,11 @@ def explore_query(db: SimatData, emb: Embeddings, position: int = 0, field: str 
     if target is None:
         target = next(v for v in sorted({t[FIELDS.index(field)] for t in db.triplets})
                       if v != db.triplets[position][FIELDS.index(field)])
-    return show_retrievals(db, emb, [custom_query(db, position, field, target)], lam, k)
+    query = custom_query(db, position, field, target)
+    [hits] = retrieve(emb, db, [query], delta_queries(emb, db, [query], lam), k=k)
+    figure, axes = panel_figure(k + 1)
+    _draw_query(axes, db, query, hits.tolist(), oracle_judge)
+    return figure
 
 
 def simat_explorer(db: SimatData, settings: dict[str, Embeddings]):

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from tutorlib.plots import to_display
+from tutorlib.plots import panel_figure, to_display
 from tutorlib.world.text import Vocabulary
 
 from .data import DialogueTensors
@@ -40,7 +40,7 @@ def show_sequences(test: DialogueTensors, drawings: Mapping[str, torch.Tensor], 
 
 
 def draw_instructions(editor: Editor, vocab: Vocabulary, instructions: Sequence[str], background: torch.Tensor,
-                      device="cpu", seed: int = 0, scale: float = 1.5) -> Figure:
+                      device="cpu", seed: int = 0) -> Figure:
     """The widget's picture: the editor draws `instructions` turn by turn from the empty floor. Unknown words
     are read as <unk> and named in the figure's title. Introduced in notebook 01_sscr_iterative_editing.
     """
@@ -49,15 +49,14 @@ def draw_instructions(editor: Editor, vocab: Vocabulary, instructions: Sequence[
         raise ValueError("type at least one instruction, e.g. 'add a red cube at the center'")
     encoded = encode(vocab, instructions)
     canvases = draw_dialogues(editor, encoded.ids[None], encoded.lengths[None], background, device, seed)[0]
-    figure, axes = plt.subplots(1, len(instructions), figsize=(scale * len(instructions), scale + 0.9), squeeze=False)
-    for t, ax in enumerate(axes[0]):
-        ax.imshow(to_display(canvases[t], signed=True))
-        ax.set_title(textwrap.fill(f"{t + 1}. {instructions[t]}", 22), fontsize=6)
-        ax.axis("off")
     unknown = sorted({w for words in encoded.unknown for w in words})
+    figure, axes = panel_figure(len(instructions), extra_inches=0.3 if unknown else 0.0)
+    for t, ax in enumerate(axes):
+        ax.imshow(to_display(canvases[t], signed=True))
+        ax.set_title(textwrap.fill(f"{t + 1}. {instructions[t]}", 34), fontsize=9)
+        ax.axis("off")
     if unknown:
-        figure.suptitle(f"unknown words read as <unk>: {', '.join(unknown)}", fontsize=7, color="tab:red")
-    figure.tight_layout()
+        figure.suptitle(f"unknown words read as <unk>: {', '.join(unknown)}", fontsize=9, color="tab:red")
     return figure
 
 

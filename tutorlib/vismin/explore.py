@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from tutorlib.plots import to_display
+from tutorlib.plots import panel_figure, to_display
 from tutorlib.world.views.minimal_change import CATEGORIES
 
 from .grounding import PhraseGrounder
@@ -37,7 +37,7 @@ def show_record(record: dict) -> Figure:
 
     Introduced in notebook 04_vismin_minimal_change.
     """
-    figure, axes = plt.subplots(1, 3, figsize=(9.5, 3.2), gridspec_kw={"width_ratios": [1, 1, 1.6]})
+    figure, axes = panel_figure(3)
     edit = record.get("edit")
     axes[0].imshow(to_display(record["source_image"]))
     for box, colour in _boxes(edit, record):
@@ -60,9 +60,8 @@ def show_record(record: dict) -> Figure:
         lines.append(f"{'ok ' if given == expected else 'NO '} {question}? {given} (want {expected})")
     verdict = f"rejected at {record['stage']}: {record['reason']}" if "stage" in record else "kept"
     lines.append(verdict)
-    axes[2].text(0, 1, "\n".join(textwrap.fill(line, 62, subsequent_indent="   ") for line in lines),
+    axes[2].text(0, 1, "\n".join(textwrap.fill(line, 44, subsequent_indent="   ") for line in lines),
                  va="top", ha="left", fontsize=7, family="monospace", transform=axes[2].transAxes)
-    figure.tight_layout()
     return figure
 
 
