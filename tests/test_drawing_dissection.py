@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from tutorlib.drawing.dissection import (CANDIDATE_QUANTILES, Dissection, dissect, information_quality_ratio,
-                                         iou_from_counts, plot_interpretable_counts, plot_unit_gallery)
+                                         iou_from_counts, plot_interpretable_counts, plot_unit_gallery,
+                                         unit_quantiles)
 from tutorlib.drawing.editing import (concept_means, concept_regions, dilate, edit, edit_curve, edit_effect,
                                       edit_features, edited_negatives, insertion_box, negative_plan, region_at,
                                       units_for)
@@ -82,17 +83,25 @@ def test_dissection_queries_and_errors():
         units_for(d, "color=red", 5)
 
 
-def test_dissect_thresholds_are_quantiles_of_the_activations(models):
+def test_unit_quantiles_match_torch_quantile():
+    values = torch.randn(3, 1001, generator=torch.Generator().manual_seed(0))
+    expected = torch.quantile(values, torch.tensor(CANDIDATE_QUANTILES), dim=1).T
+    torch.testing.assert_close(unit_quantiles(values, CANDIDATE_QUANTILES), expected)
+    # hand-computed: 0.25 of [0, 10, 20, 30, 40] sits at position 1.0, 0.9 at 3.6 -> 30 + 0.6 * 10
+    torch.testing.assert_close(unit_quantiles(torch.tensor([[40.0, 0, 30, 10, 20]]), (0.25, 0.9)),
+                               torch.tensor([[10.0, 36.0]]))
+
+
+def test_dissect_thresholds_are_quantiles_of_the_raw_activations(models):
     generator, segmenter = models
-    d = dissect(generator, segmenter, "layer3", range(6), batch=4, quantile_samples=6)
+    d = dissect(generator, segmenter, "layer3", range(6), batch=4)
     assert d.thresholds.shape == (8, len(CANDIDATE_QUANTILES)) and d.n_samples == 6
     assert d.iou["quantile"].shape == (8, len(CONCEPTS)) and d.iou["iqr"].shape == (8, len(CONCEPTS))
     assert bool((d.thresholds.diff(dim=1) >= 0).all())  # candidate quantiles grow
     assert bool(((d.iou["iqr"] >= 0) & (d.iou["iqr"] <= 1)).all()) and bool((d.iqr <= 1 + 1e-6).all())
     with torch.no_grad():
-        acts = torch.nn.functional.interpolate(generator.features(bank_codes(range(6), 0, 8), "layer3"), size=(32, 32),
-                                               mode="bilinear", align_corners=False)[:, :, ::4, ::4]
-    expected = torch.quantile(acts[:, 2].flatten(), CANDIDATE_QUANTILES[-1])
+        raw = generator.features(bank_codes(range(6), 0, 8), "layer3")  # every position of every sample, not upsampled
+    expected = torch.quantile(raw[:, 2].flatten(), CANDIDATE_QUANTILES[-1])
     assert d.threshold(2) == pytest.approx(float(expected), rel=1e-5)
     with pytest.raises(ValueError, match="valid layers"):
         dissect(generator, segmenter, "layer7", range(2))

@@ -6,9 +6,12 @@ the unit's activation A_u^n is upsampled (bilinear) to the segmentation size and
     IoU(u, c) = sum_n |{A_u^n > t_u} & M_c^n| / sum_n |{A_u^n > t_u} | M_c^n|.
 
 Two rules choose t_u:
-  * "quantile" (GAN Dissection): t_u is the top 0.005 quantile of the unit's activations over all samples;
-  * "iqr" (netdissect's information quality ratio): for each (u, c) the threshold among candidate quantiles that
-    maximises IQR = I(on; present) / H(on, present) of the 2 x 2 table (unit on, concept present) over pixels.
+  * "quantile" (GAN Dissection): t_u is the top 0.005 quantile of the unit's raw activations, every position of
+    the feature map (before upsampling) of every dissected sample, as netdissect's quantile pass computes it;
+  * "iqr": for each (u, c) the threshold among candidate quantiles (of the same raw activations) that maximises
+    IQR = I(on; present) / H(on, present) of the 2 x 2 table (unit on, concept present) over pixels. netdissect
+    computes the same IQR but only at the top-quantile threshold, as a second score beside IoU (and over the
+    pixels of images where the concept's category occurs); choosing the threshold by it is this library's variant.
 A unit is interpretable when its best IoU exceeds 0.05; units are ranked per concept by IoU.
 Introduced in notebook 03_drawing_gan_units.
 """
@@ -129,11 +132,35 @@ def _upsampled(generator: Generator, z: torch.Tensor, layer: str, size: int) -> 
     return F.interpolate(features, size=(size, size), mode="bilinear", align_corners=False).cpu()
 
 
+def unit_quantiles(values: torch.Tensor, quantiles: Sequence[float]) -> torch.Tensor:
+    """(U, M) values -> (U, Q): each row's quantiles with linear interpolation (as torch.quantile, which refuses
+    inputs of more than 2^24 elements): x_(k) + f (x_(k+1) - x_(k)) at position k + f = q (M - 1) of the sorted row.
+
+    Introduced in notebook 03_drawing_gan_units.
+    """
+    ordered = values.sort(dim=1).values
+    position = torch.tensor(quantiles, dtype=torch.float64) * (values.shape[1] - 1)
+    low = position.floor().long()
+    high = position.ceil().long()
+    fraction = (position - low).to(values.dtype)
+    return torch.lerp(ordered[:, low], ordered[:, high], fraction)
+
+
+@torch.no_grad()
+def raw_thresholds(generator: Generator, z: torch.Tensor, layer: str, batch: int = 32) -> torch.Tensor:
+    """(U, Q) threshold of each unit at each of CANDIDATE_QUANTILES, over every position of the raw (not upsampled)
+    feature maps of all codes `z`. Introduced in notebook 03_drawing_gan_units."""
+    device = next(generator.parameters()).device
+    maps = torch.cat([generator.features(z[start : start + batch].to(device), layer).cpu()
+                      for start in range(0, len(z), batch)])
+    return unit_quantiles(maps.transpose(0, 1).flatten(1), CANDIDATE_QUANTILES)  # (U, N h w) -> (U, Q)
+
+
 @torch.no_grad()
 def dissect(generator: Generator, segmenter: Segmenter, layer: str, ids: Sequence[int], bank_seed: int = 0,
-            batch: int = 32, quantile_samples: int = 128, concept_threshold: float = 0.5) -> Dissection:
-    """Dissect `layer` over the GAN samples `ids`: thresholds from the first `quantile_samples` samples (every
-    4th pixel of their upsampled maps), then IoU and IQR counts accumulated over all samples.
+            batch: int = 32, concept_threshold: float = 0.5) -> Dissection:
+    """Dissect `layer` over the GAN samples `ids`: thresholds from the raw feature maps of all samples
+    (`raw_thresholds`), then IoU and IQR counts of the upsampled maps accumulated over all samples.
 
     Introduced in notebook 03_drawing_gan_units.
     """
@@ -144,9 +171,7 @@ def dissect(generator: Generator, segmenter: Segmenter, layer: str, ids: Sequenc
     generator.eval()
     z = bank_codes(ids, bank_seed, generator.config.z_dim)
     size = generator.config.image_size
-    first = _upsampled(generator, z[:quantile_samples], layer, size)[:, :, ::4, ::4]
-    values = first.transpose(0, 1).flatten(1)  # (U, samples * pixels)
-    thresholds = torch.quantile(values, torch.tensor(CANDIDATE_QUANTILES), dim=1).T.contiguous()  # (U, Q)
+    thresholds = raw_thresholds(generator, z, layer, batch)  # (U, Q)
     units, q, c = thresholds.shape[0], len(CANDIDATE_QUANTILES), len(CONCEPTS)
     intersection = torch.zeros(units, q, c, dtype=torch.float64)
     on = torch.zeros(units, q, dtype=torch.float64)
