@@ -1,12 +1,13 @@
 import json
+import math
 from dataclasses import asdict, replace
 
 import pytest
 import torch
 
 from tutorlib.drawing import checkpoints
-from tutorlib.drawing.gan import (LAYERS, Discriminator, GanConfig, Generator, bank_codes, generate, latent_bank,
-                                  to_signed, to_uint8, train_gan)
+from tutorlib.drawing.gan import (LAYERS, Discriminator, GanConfig, Generator, bank_codes, discriminator_loss, generate,
+                                  generator_loss, latent_bank, to_signed, to_uint8, train_gan)
 from tutorlib.drawing.segmenter import (CONCEPTS, Segmenter, SegmenterConfig, concept_iou, connected_components,
                                         describe, find_objects, render_masks, segment, train_segmenter,
                                         well_formed_share)
@@ -68,7 +69,7 @@ def test_training_runs_and_resumes(tmp_path):
     g, d = Generator(TINY), Discriminator(TINY)
     assert d(to_signed(real[:2])).shape == (2,)
     history = train_gan(g, d, TINY, torch.device("cpu"), checkpoint=tmp_path / "gan.pt", real=real)
-    assert len(history.series("loss_d")[0]) >= 1 and all(v > 0 for v in history.series("loss_g")[1])
+    assert len(history.series("loss_d")[0]) >= 1
     # a second call with the same checkpoint finds every step done and changes nothing
     before = {k: v.clone() for k, v in g.state_dict().items()}
     train_gan(g, d, TINY, torch.device("cpu"), checkpoint=tmp_path / "gan.pt", real=real)
@@ -166,3 +167,16 @@ def test_profiles_fit_their_layers():
     assert DrawingConfig.for_profile("standard").use_shipped_gan
     with pytest.raises(ValueError, match="unknown profile"):
         DrawingConfig.for_profile("huge")
+
+
+def test_gan_losses_by_hand():
+    # D undecided (logits 0): -log(1/2) for each term
+    zeros = torch.zeros(4)
+    assert float(discriminator_loss(zeros, zeros)) == pytest.approx(2 * math.log(2))
+    assert float(generator_loss(zeros)) == pytest.approx(math.log(2))
+    # D right with margin 2 on both: 2 log(1 + e^-2); the generator then pays log(1 + e^2)
+    real, fake = torch.full((3,), 2.0), torch.full((3,), -2.0)
+    assert float(discriminator_loss(real, fake)) == pytest.approx(2 * math.log1p(math.exp(-2)))
+    assert float(generator_loss(fake)) == pytest.approx(math.log1p(math.exp(2)))
+    # the mean over the batch, not the sum
+    assert float(generator_loss(torch.tensor([0.0, 100.0]))) == pytest.approx(math.log(2) / 2, rel=1e-6)

@@ -170,6 +170,18 @@ def real_pool(config: GanConfig) -> torch.Tensor:
     return CaptionedScenes(config.pool, config.image_size, config.world_seed, config.n_objects, progress=False).images
 
 
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """softplus(-D(x)) + softplus(D(G(z))) = -log sigma(D(x)) - log(1 - sigma(D(G(z)))), each averaged over the
+    batch. Introduced in notebook 03_drawing_gan_units."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss softplus(-D(G(z))) = -log sigma(D(G(z))), averaged over the batch.
+    Introduced in notebook 03_drawing_gan_units."""
+    return F.softplus(-fake_logits).mean()
+
+
 def train_gan(generator: Generator, discriminator: Discriminator, config: GanConfig, device: torch.device,
               checkpoint: Path | None = None, real: torch.Tensor | None = None) -> History:
     """Train with the non-saturating GAN loss; resumable through `checkpoint`. `generator` ends up holding the
@@ -196,11 +208,11 @@ def train_gan(generator: Generator, discriminator: Discriminator, config: GanCon
     def step_fn(batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
         x, z = batch
         fake = generator(z)
-        loss_d = F.softplus(-discriminator(x)).mean() + F.softplus(discriminator(fake.detach())).mean()
+        loss_d = discriminator_loss(discriminator(x), discriminator(fake.detach()))
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        loss_g = F.softplus(-discriminator(fake)).mean()
+        loss_g = generator_loss(discriminator(fake))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
